@@ -1,0 +1,3 @@
+export * from './core/batch.js';
+export * from './core/key.js';
+export * from './core/types.js';
