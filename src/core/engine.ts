@@ -1,0 +1,219 @@
+/**
+ * The one narrow door to the autodiff engine (`@jax-js/jax`, pinned exactly). Nothing else in the
+ * project imports `@jax-js/jax`; swapping the engine means rewriting this file only.
+ *
+ * What it offers: per-row values and gradients of a user function written with `np` ops,
+ * mapping an `[n, dim]` array to per-row values `[n]`:
+ *
+ * ```ts
+ * import { initEngine, np, valueAndGrad } from './engine.js';
+ * await initEngine();
+ * const a = np.array([0.5, -1]);
+ * const logL = valueAndGrad((x) => np.log(np.add(np.exp(np.sum(np.multiply(x, a), -1)), 1)));
+ * const { value, grad } = logL(batch); // Float64Array [n], Batch n x dim
+ * ```
+ *
+ * THE CONSUME TRAP, and how it is hidden. jax-js frees arrays by reference counting with "move"
+ * semantics: every op consumes (decrements) its array arguments, so `np.add(x, x)` or using `x`
+ * in two ops throws `UseAfterFreeError` unless all but the last use are written `x.ref`. This
+ * adapter hides that in two ways:
+ *  1. The `np` exported here is the jax-js `numpy` namespace wrapped so that every function takes
+ *     a fresh `.ref` of each array argument before calling the real op: user code never consumes
+ *     a value and may reuse `x`, intermediates and captured constants freely.
+ *  2. That wrapper would leak real memory in eager mode (the extra references are never given
+ *     back), so user functions are only ever run under `jit`: there they see symbolic tracers
+ *     whose reference counts are plain counters, and the compiled program owns its own buffers.
+ *     Captured constant arrays are referenced, not consumed, and stay owned by the user.
+ * The remaining trap: METHODS on arrays (`x.mul(y)`, `x.sum()`) are the raw jax-js ones and do
+ * consume `x` and `y`. Use the `np.*` functions (`np.multiply(x, y)`, `np.sum(x, -1)`) inside
+ * functions given to this module.
+ *
+ * Other facts measured on Node 20 (see DESIGN.md, "Engine notes"): `init()` without arguments
+ * throws `navigator is not defined`, so `init('wasm')` is called explicitly; jax-js tests
+ * `data instanceof Float16Array`, a global Node 20 lacks, so a stand-in that cannot be
+ * constructed is installed first. Float32 is the fast default; float64 is available.
+ *
+ * PRECISION CAVEAT (read from jax-js 0.1.25's wasm code generator and measured): in float64 mode,
+ * + - * / and sqrt are true float64, but sin, cos, asin, atan, exp, log, erf and erfc are
+ * evaluated in float32 (demote, call, promote), so any function using them is accurate only to
+ * ~1e-7..1e-5 relative (the approximations are not correctly rounded), even with
+ * `dtype: 'float64'`. Finite differences of such values at step 1e-6 are noise.
+ */
+import type { Array as JaxArray } from '@jax-js/jax';
+import type { Batch } from './batch.js';
+import type { ValueAndGrad } from './types.js';
+
+type JaxModule = typeof import('@jax-js/jax');
+type NumpyNamespace = JaxModule['numpy'];
+
+export type { JaxArray };
+/** Floating type the engine computes in; results always come back as float64. */
+export type EngineDType = 'float32' | 'float64';
+
+/** A function from an `[n, dim]` array to per-row values `[n]`, written with `np` ops. */
+export type RowFunction = (x: JaxArray) => JaxArray;
+
+export interface RowFunctionOptions {
+  /**
+   * Engine precision [float32]. Float64 makes arithmetic and sqrt exact to ~1e-16, but
+   * transcendental functions stay float32-accurate (see the module comment).
+   */
+  readonly dtype?: EngineDType;
+  /** When given, inputs of another dimension are rejected with a clear error. */
+  readonly dim?: number;
+  /** Names the function in error messages [`function`]. */
+  readonly name?: string;
+}
+
+let jax: JaxModule | undefined;
+let initPromise: Promise<void> | undefined;
+
+function installFloat16StandIn(): void {
+  const g = globalThis as { Float16Array?: unknown };
+  if (typeof g.Float16Array === 'undefined') {
+    // jax-js only uses it for `instanceof` checks and for float16 arrays, which we never make.
+    g.Float16Array = class Float16ArrayUnavailable {
+      constructor() {
+        throw new Error('Float16Array is not available in this Node version (tweedie engine stand-in)');
+      }
+    };
+  }
+}
+
+/** Load and start the engine (wasm backend). Idempotent; await it once before any other call. */
+export function initEngine(): Promise<void> {
+  initPromise ??= (async () => {
+    installFloat16StandIn();
+    const mod = await import('@jax-js/jax');
+    const devices = await mod.init('wasm');
+    if (!devices.includes('wasm')) throw new Error(`jax-js did not start its wasm backend (got ${devices.join(', ')})`);
+    mod.defaultDevice('wasm');
+    jax = mod;
+  })().catch((e: unknown) => {
+    initPromise = undefined;
+    throw e;
+  });
+  return initPromise;
+}
+
+/** Whether `initEngine()` has completed. */
+export function engineReady(): boolean {
+  return jax !== undefined;
+}
+
+function engine(): JaxModule {
+  if (jax === undefined) throw new Error('the autodiff engine is not started: `await initEngine()` first');
+  return jax;
+}
+
+function isJaxValue(a: unknown): a is JaxArray {
+  return typeof a === 'object' && a !== null && '_trace' in a && 'dispose' in a;
+}
+
+/** A fresh reference to every array inside `a` (plain JS arrays are walked, for stack/concat). */
+function refArgs(a: unknown): unknown {
+  if (isJaxValue(a)) return a.ref;
+  if (Array.isArray(a)) return a.map(refArgs);
+  return a;
+}
+
+/**
+ * The jax-js `numpy` namespace, made non-consuming (see the module comment): array arguments
+ * are referenced, never consumed. Use it inside functions given to `valueAndGrad` and for
+ * constants (`np.array([...])`). Available after `await initEngine()`.
+ */
+export const np: NumpyNamespace = new Proxy({} as NumpyNamespace, {
+  get(_target, key) {
+    const real = engine().numpy as unknown as Record<string | symbol, unknown>;
+    const v = real[key];
+    if (typeof v !== 'function') return v;
+    return (...args: unknown[]) => (v as (...a: unknown[]) => unknown)(...args.map(refArgs));
+  },
+  has(_target, key) {
+    return key in engine().numpy;
+  },
+});
+
+function checkBatch(x: Batch, opts: RowFunctionOptions, name: string): void {
+  if (!Number.isInteger(x.n) || x.n < 0 || !Number.isInteger(x.dim) || x.dim < 1) {
+    throw new RangeError(`${name}: input must be a batch with n >= 0 rows and dim >= 1, got n=${x.n}, dim=${x.dim}`);
+  }
+  if (x.data.length !== x.n * x.dim) {
+    throw new RangeError(`${name}: batch data has ${x.data.length} values but n*dim = ${x.n}*${x.dim} = ${x.n * x.dim}`);
+  }
+  if (opts.dim !== undefined && x.dim !== opts.dim) {
+    throw new RangeError(`${name}: expects points of dimension ${opts.dim}, got a batch of dimension ${x.dim}`);
+  }
+}
+
+function checkOutput(r: JaxArray, n: number, dim: number, name: string): void {
+  const ok = r.shape.length === 1 && r.shape[0] === n;
+  if (!ok) {
+    throw new RangeError(
+      `${name} must map an [n, dim] = [${n}, ${dim}] array to per-row values of shape [${n}], ` +
+        `but returned shape [${r.shape.join(', ')}] (reduce over the last axis, e.g. np.sum(..., -1))`,
+    );
+  }
+}
+
+function toEngine(x: Batch, dtype: EngineDType): JaxArray {
+  const { numpy } = engine();
+  const buf = dtype === 'float32' ? Float32Array.from(x.data) : x.data.slice();
+  return numpy.array(buf, { dtype: dtype === 'float32' ? numpy.float32 : numpy.float64 }).reshape([x.n, x.dim]);
+}
+
+function toFloat64(a: JaxArray): Float64Array {
+  const d = a.dataSync(); // consumes `a`
+  return d instanceof Float64Array ? d : Float64Array.from(d as ArrayLike<number>);
+}
+
+/**
+ * Per-row values and gradients of `f`: returns `x => {value, grad}` with `value[i] = f(x)[i]` and
+ * `grad = grad_x sum_i f(x)[i]`, which is row i's own gradient because rows are independent
+ * (`f` must not mix rows). Synchronous; compiled (`jit`) once per input shape.
+ */
+export function valueAndGrad(f: RowFunction, opts: RowFunctionOptions = {}): (x: Batch) => ValueAndGrad {
+  const dtype = opts.dtype ?? 'float32';
+  const name = opts.name ?? 'function';
+  let compiled: ((x: JaxArray) => [[JaxArray, JaxArray], JaxArray]) | undefined;
+  return (x: Batch): ValueAndGrad => {
+    checkBatch(x, opts, name);
+    if (x.n === 0) return { value: new Float64Array(0), grad: { n: 0, dim: x.dim, data: new Float64Array(0) } };
+    const j = engine();
+    if (compiled === undefined) {
+      const inner = (xt: JaxArray): [JaxArray, JaxArray] => {
+        const r = f(xt);
+        if (!isJaxValue(r)) throw new TypeError(`${name} must return a jax array built with np ops, got ${typeof r}`);
+        checkOutput(r, xt.shape[0], xt.shape[1], name);
+        return [np.sum(r), r];
+      };
+      compiled = j.jit(j.valueAndGrad(inner, { hasAux: true })) as unknown as typeof compiled;
+    }
+    const [[total, rows], g] = compiled!(toEngine(x, dtype));
+    total.dispose();
+    return { value: toFloat64(rows), grad: { n: x.n, dim: x.dim, data: toFloat64(g) } };
+  };
+}
+
+/** Per-row values of `f` only (no gradient): `x => f(x)` as a Float64Array of length n. */
+export function rowValues(f: RowFunction, opts: RowFunctionOptions = {}): (x: Batch) => Float64Array {
+  const dtype = opts.dtype ?? 'float32';
+  const name = opts.name ?? 'function';
+  let compiled: ((x: JaxArray) => JaxArray) | undefined;
+  return (x: Batch): Float64Array => {
+    checkBatch(x, opts, name);
+    if (x.n === 0) return new Float64Array(0);
+    const j = engine();
+    if (compiled === undefined) {
+      const inner = (xt: JaxArray): JaxArray => {
+        const r = f(xt);
+        if (!isJaxValue(r)) throw new TypeError(`${name} must return a jax array built with np ops, got ${typeof r}`);
+        checkOutput(r, xt.shape[0], xt.shape[1], name);
+        // Return a fresh value the caller owns (the wrapper never consumed `r`).
+        return np.add(r, 0);
+      };
+      compiled = j.jit(inner) as unknown as typeof compiled;
+    }
+    return toFloat64(compiled!(toEngine(x, dtype)));
+  };
+}

@@ -1,0 +1,4 @@
+export * from './render.js';
+export * from './scatter.js';
+export * from './histogram.js';
+export * from './heatmap.js';
