@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+/**
+ * The `tweedie` command line. Thin: parse, validate, call one library function, write outputs.
+ * Exit codes: 0 success, 2 bad input (unknown option or target, unreadable or invalid file,
+ * NaN/Inf, shape mismatch) with one message naming the problem, 1 for anything unexpected.
+ */
+import { Command, CommanderError } from 'commander';
+import { isInputError } from '../io/errors.js';
+import { registerDemo } from './commands/demo.js';
+import { registerEval } from './commands/eval.js';
+import { registerSample } from './commands/sample.js';
+import { VERSION } from './output.js';
+
+export function buildProgram(): Command {
+  const program = new Command('tweedie')
+    .description('Diffusion-based sampling: exact targets and metrics, reverse diffusion, importance sampling (ISSGM).')
+    .version(VERSION)
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+  registerSample(program);
+  registerEval(program);
+  registerDemo(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2; // commander already printed it
+    if (isInputError(e) || e instanceof RangeError) {
+      process.stderr.write(`tweedie: error: ${(e as Error).message}\n`);
+      return 2;
+    }
+    process.stderr.write(`tweedie: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,44 @@
+/** Parsers for command-line values: each names the option and the accepted form when it fails. */
+import { InvalidArgumentError } from 'commander';
+
+export function parseNonNegativeInt(value: string): number {
+  const v = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(v)) {
+    throw new InvalidArgumentError(`expected a non-negative integer, got '${value}'`);
+  }
+  return v;
+}
+
+export function parsePositiveInt(value: string): number {
+  const v = parseNonNegativeInt(value);
+  if (v < 1) throw new InvalidArgumentError(`expected a positive integer, got '${value}'`);
+  return v;
+}
+
+export function parsePositiveNumber(value: string): number {
+  const v = Number(value);
+  if (value.trim() === '' || !Number.isFinite(v) || v <= 0) {
+    throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
+  }
+  return v;
+}
+
+/** A comma-separated list whose items must come from `allowed`. */
+export function listParser(allowed: readonly string[]): (value: string) => string[] {
+  return (value: string) => {
+    const items = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    const bad = items.filter((s) => !allowed.includes(s));
+    if (items.length === 0 || bad.length > 0) {
+      throw new InvalidArgumentError(`unknown item(s) ${bad.map((b) => `'${b}'`).join(', ') || '(empty list)'}; choose from ${allowed.join(', ')}`);
+    }
+    return [...new Set(items)];
+  };
+}
+
+/** A value that must be one of `allowed`. */
+export function choiceParser(allowed: readonly string[]): (value: string) => string {
+  return (value: string) => {
+    if (!allowed.includes(value)) throw new InvalidArgumentError(`unknown value '${value}'; choose from ${allowed.join(', ')}`);
+    return value;
+  };
+}
