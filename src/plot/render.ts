@@ -4,9 +4,8 @@
  * that SVG with resvg using the system fonts (DejaVu Sans by default).
  */
 import { extname } from 'node:path';
-import { Resvg } from '@resvg/resvg-js';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import { createRequire } from 'node:module';
+import type { TopLevelSpec } from 'vega-lite';
 import { writeFileAtomic } from '../io/atomic.js';
 import { InputError } from '../io/errors.js';
 
@@ -29,6 +28,9 @@ export function plotFormat(path: string): 'svg' | 'png' {
 
 /** Render a vega-lite spec to an SVG string (headless, no canvas). */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  // Loaded on first use: vega and vega-lite take ~0.7 s to import, which every CLI command
+  // (even --help) would otherwise pay.
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const vgSpec = compile(spec).spec;
   const view = new vega.View(vega.parse(vgSpec), { renderer: 'none' });
   try {
@@ -54,6 +56,8 @@ function compactSvg(svg: string): string {
 
 /** Rasterise an SVG string to PNG bytes. */
 export function svgToPng(svg: string, opts: RenderOptions = {}): Uint8Array {
+  // A native add-on, required on first use like vega above.
+  const { Resvg } = createRequire(import.meta.url)('@resvg/resvg-js') as typeof import('@resvg/resvg-js');
   const resvg = new Resvg(svg, {
     font: { loadSystemFonts: true, defaultFontFamily: opts.fontFamily ?? 'DejaVu Sans' },
     fitTo: { mode: 'zoom', value: opts.scale ?? 2 },
