@@ -65,7 +65,7 @@ export function registerEval(program: Command): void {
       });
       const lines = Object.entries(result.metrics).map(([k, v]) => {
         const f = floor?.metrics[k];
-        return `  ${k.padEnd(13)} ${v.toPrecision(6)}${f === undefined ? '' : `   (floor ${f.toPrecision(6)})`}`;
+        return `  ${k.padEnd(13)} ${v.toPrecision(6).padStart(12)}${f === undefined ? '' : `   floor ${f.toPrecision(6).padStart(12)}`}`;
       });
       process.stdout.write(`${lines.join('\n')}\nwrote ${join(dir, 'result.json')}\n`);
     });
