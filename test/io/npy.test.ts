@@ -1,6 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeBatch } from '../../src/core/batch.js';
 import { foldIn, keyFromSeed, normalBatch, randint } from '../../src/core/key.js';
@@ -10,7 +11,7 @@ import { assertFiniteInput, encodeNpy, parseNpy, readNpy, readNpyBatch, writeNpy
 const dir = mkdtempSync(join(tmpdir(), 'tweedie-npy-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const DW4 = '/work/shared/data/val_split_DW4.npy';
+const DW4 = fileURLToPath(new URL('../fixtures/data/val_split_DW4.npy', import.meta.url));
 
 /** Build a .npy file from a raw header string (padded NumPy-style) and data bytes. */
 function rawNpy(header: string, data: Uint8Array = new Uint8Array(0), version = 1): Uint8Array {

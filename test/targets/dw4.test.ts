@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { makeBatch, type Batch } from '../../src/core/batch.js';
@@ -6,7 +6,7 @@ import { keyFromSeed, normalBatch } from '../../src/core/key.js';
 import { dw4, MultiDoubleWell } from '../../src/targets/dw4.js';
 import { expectGradientMatches, maxRelError } from './helpers.js';
 
-const valFile = fileURLToPath(new URL('../../../shared/data/val_split_DW4.npy', import.meta.url));
+const valFile = fileURLToPath(new URL('../fixtures/data/val_split_DW4.npy', import.meta.url));
 
 /** Minimal reader for a little-endian float32, C-order, 2-D .npy file (test-only). */
 function readNpyF4(path: string): Batch {
@@ -97,7 +97,7 @@ describe('DW-4', () => {
     expect(() => target.energy(makeBatch(1, 6))).toThrow(/dimension 6, expected 8/);
   });
 
-  it.skipIf(!existsSync(valFile))('mean energy of the reference val split is -22.4686 (numpy, float64) ~ SPEC -22.45', () => {
+  it('mean energy of the reference val split is -22.4686 (numpy, float64) ~ SPEC -22.45', () => {
     const val = readNpyF4(valFile);
     expect([val.n, val.dim]).toEqual([10000, 8]);
     const e = target.energy(val);
