@@ -14,7 +14,7 @@
 import { assertFinite, type Batch } from '../core/batch.js';
 import { foldIn, normalBatch, split, type Key } from '../core/key.js';
 import type { ScoreModel } from '../core/types.js';
-import { checkInitial, checkScore } from './common.js';
+import { initialState, checkScore } from './common.js';
 import type { DDPMSchedule } from './ddpm.js';
 import { meanFromScore } from './parametrisation.js';
 import type { StepCallback } from './types.js';
@@ -70,14 +70,7 @@ export interface AncestralOptions {
 export function sampleAncestral(key: Key, model: ScoreModel, schedule: DDPMSchedule, opts: AncestralOptions): Batch {
   const what = 'sampleAncestral';
   const [kPrior, kNoise] = split(key, 2);
-  let x: Batch;
-  if (opts.x) {
-    checkInitial(opts.x, opts.n, model, what);
-    x = opts.x;
-  } else {
-    if (opts.n === undefined) throw new RangeError(`${what}: give n or an initial state x`);
-    x = normalBatch(kPrior, opts.n, model.dim);
-  }
+  let x = initialState(opts, model, what, (n) => normalBatch(kPrior, n, model.dim));
   const T = schedule.steps;
   for (let i = T; i >= 1; i--) {
     const k = T - i;

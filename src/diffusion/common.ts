@@ -33,3 +33,15 @@ export function checkInitial(x: Batch, n: number | undefined, model: ScoreModel,
   if (x.dim !== model.dim) throw new RangeError(`${what}: initial state has dimension ${x.dim}, model ${model.dim}`);
   if (n !== undefined && n !== x.n) throw new RangeError(`${what}: n = ${n} but the initial state has ${x.n} rows`);
 }
+
+/** The start of a sampler: the given state `x` (checked, not copied) or `draw(n)` from its prior. */
+export function initialState(
+  opts: { x?: Batch; n?: number }, model: ScoreModel, what: string, draw: (n: number) => Batch,
+): Batch {
+  if (opts.x) {
+    checkInitial(opts.x, opts.n, model, what);
+    return opts.x;
+  }
+  if (opts.n === undefined) throw new RangeError(`${what}: give n or an initial state x`);
+  return draw(opts.n);
+}

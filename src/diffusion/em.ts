@@ -13,7 +13,7 @@
 import { assertFinite, type Batch } from '../core/batch.js';
 import { foldIn, normalBatch, split, type Key } from '../core/key.js';
 import type { ScoreModel } from '../core/types.js';
-import { checkInitial, checkScore, resolveGrid, type SamplerGridOptions } from './common.js';
+import { initialState, checkScore, resolveGrid, type SamplerGridOptions } from './common.js';
 import { meanFromScore } from './parametrisation.js';
 import type { DiffusionSDE, StepCallback } from './types.js';
 
@@ -67,14 +67,7 @@ export function sampleReverseSDE(key: Key, model: ScoreModel, sde: DiffusionSDE,
   const what = 'sampleReverseSDE';
   const grid = resolveGrid(sde, opts, what);
   const [kPrior, kNoise] = split(key, 2);
-  let x: Batch;
-  if (opts.x) {
-    checkInitial(opts.x, opts.n, model, what);
-    x = opts.x;
-  } else {
-    if (opts.n === undefined) throw new RangeError(`${what}: give n or an initial state x`);
-    x = sde.priorSample(kPrior, opts.n, model.dim);
-  }
+  let x = initialState(opts, model, what, (n) => sde.priorSample(kPrior, n, model.dim));
   const K = grid.length - 1;
   for (let k = 0; k < K; k++) {
     const t = grid[k];

@@ -13,7 +13,7 @@
 import { assertFinite, type Batch } from '../core/batch.js';
 import { split, type Key } from '../core/key.js';
 import type { ScoreModel } from '../core/types.js';
-import { checkInitial, checkScore, resolveGrid, type SamplerGridOptions } from './common.js';
+import { initialState, checkScore, resolveGrid, type SamplerGridOptions } from './common.js';
 import { gridDirection, uniformTimeGrid } from './grids.js';
 import { meanFromScore } from './parametrisation.js';
 import type { DiffusionSDE, StepCallback } from './types.js';
@@ -118,14 +118,7 @@ export function sampleProbabilityFlow(
 ): Batch {
   const what = 'sampleProbabilityFlow';
   const grid = resolveGrid(sde, opts, what, 100);
-  let x: Batch;
-  if (opts.x) {
-    checkInitial(opts.x, opts.n, model, what);
-    x = opts.x;
-  } else {
-    if (opts.n === undefined) throw new RangeError(`${what}: give n or an initial state x`);
-    x = sde.priorSample(split(key, 2)[0], opts.n, model.dim);
-  }
+  let x = initialState(opts, model, what, (n) => sde.priorSample(split(key, 2)[0], n, model.dim));
   x = integrateProbabilityFlow(model, sde, x, grid, opts);
   if (opts.denoiseLast ?? true) {
     const t = grid[grid.length - 1];
