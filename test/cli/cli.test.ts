@@ -13,7 +13,7 @@ import { encodeNpy, readNpyBatch, writeNpy } from '../../src/io/npy.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'dist/cli/main.js');
-const DATA = join(ROOT, 'test/fixtures/data');
+const DATA = join(ROOT, 'data');
 const work = mkdtempSync(join(tmpdir(), 'tweedie-cli-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 

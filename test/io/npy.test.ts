@@ -11,7 +11,7 @@ import { assertFiniteInput, encodeNpy, parseNpy, readNpy, readNpyBatch, writeNpy
 const dir = mkdtempSync(join(tmpdir(), 'tweedie-npy-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const DW4 = fileURLToPath(new URL('../fixtures/data/val_split_DW4.npy', import.meta.url));
+const DW4 = fileURLToPath(new URL('../../data/val_split_DW4.npy', import.meta.url));
 
 /** Build a .npy file from a raw header string (padded NumPy-style) and data bytes. */
 function rawNpy(header: string, data: Uint8Array = new Uint8Array(0), version = 1): Uint8Array {

@@ -6,7 +6,7 @@ import { keyFromSeed, normalBatch } from '../../src/core/key.js';
 import { dw4, MultiDoubleWell } from '../../src/targets/dw4.js';
 import { expectGradientMatches, maxRelError } from './helpers.js';
 
-const valFile = fileURLToPath(new URL('../fixtures/data/val_split_DW4.npy', import.meta.url));
+const valFile = fileURLToPath(new URL('../../data/val_split_DW4.npy', import.meta.url));
 
 /** Minimal reader for a little-endian float32, C-order, 2-D .npy file (test-only). */
 function readNpyF4(path: string): Batch {
