@@ -217,3 +217,78 @@ export function rowValues(f: RowFunction, opts: RowFunctionOptions = {}): (x: Ba
     return toFloat64(compiled!(toEngine(x, dtype)));
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Whole-program primitives for networks and training (`src/models/`).
+//
+// A training step is one `jit`-compiled function over a pytree of parameters and optimiser state
+// (the Adam moments, the EMA), so that forward, backward, clipping, Adam and EMA run as one
+// compiled program with fused kernels and no per-op dispatch from JS. The state stays as engine
+// arrays between steps; it is read back to Float32Arrays only for checkpoints.
+//
+// Ownership at this boundary (the consume trap, see the module comment): a function returned by
+// `jitTree` CONSUMES every array passed to it, exactly like jax-js' own `jit`; callers hand over
+// state they will replace with the outputs, and pass `refTree(x)` for anything they keep.
+// Inside the traced function use the non-consuming `np`/`nn` exported here.
+// ---------------------------------------------------------------------------------------------
+
+/** A pytree of engine arrays: nested plain objects and arrays with arrays at the leaves. */
+export type ArrayTree = JaxArray | readonly ArrayTree[] | { readonly [k: string]: ArrayTree };
+
+/**
+ * `nn` (activations such as `silu`, `sigmoid`), non-consuming like `np`. For use inside functions
+ * traced by `jitTree`/`valueAndGradTree`.
+ */
+export const nn: JaxModule['nn'] = new Proxy({} as JaxModule['nn'], {
+  get(_target, key) {
+    const real = engine().nn as unknown as Record<string | symbol, unknown>;
+    const v = real[key];
+    if (typeof v !== 'function') return v;
+    return (...args: unknown[]) => (v as (...a: unknown[]) => unknown)(...args.map(refArgs));
+  },
+});
+
+/**
+ * `jit` of jax-js: compile `f` once per input shapes; the result consumes its array arguments
+ * (pass `refTree(x)` to keep `x`). `f` must be written with the non-consuming `np`/`nn` of this
+ * module. Returns an owned function: call `.dispose()` when it is no longer used.
+ */
+export function jitTree<A extends unknown[], R>(f: (...args: A) => R): ((...args: A) => R) & { dispose(): void } {
+  const j = engine();
+  return j.jit(f as never) as unknown as ((...args: A) => R) & { dispose(): void };
+}
+
+/**
+ * `valueAndGrad` of jax-js with respect to the first argument (a pytree):
+ * `f(params, ...rest) -> scalar` becomes `(params, ...rest) -> [scalar, gradTree]`.
+ * Meant to be called inside a `jitTree` function (where arguments are tracers); it consumes its
+ * arguments like every jax-js transformation, so pass `refTree(x)` for values used again.
+ */
+export function valueAndGradTree<A extends unknown[]>(f: (...args: A) => JaxArray): (...args: A) => [JaxArray, A[0]] {
+  const j = engine();
+  return j.valueAndGrad(f as never) as unknown as (...args: A) => [JaxArray, A[0]];
+}
+
+/** A float32 engine array of `shape` holding a copy of `data` (row-major). */
+export function arrayF32(data: Float32Array, shape: readonly number[]): JaxArray {
+  const { numpy } = engine();
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (size !== data.length) throw new RangeError(`arrayF32: ${data.length} values for shape [${shape.join(', ')}]`);
+  return numpy.array(data.slice(), { dtype: numpy.float32 }).reshape([...shape]);
+}
+
+/** Read an engine array back as float32 (the array is CONSUMED: pass `x.ref` to keep it). */
+export function readF32(a: JaxArray): Float32Array {
+  const d = a.dataSync();
+  return d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>);
+}
+
+/** A new reference to every array in a tree (to pass it to a consuming function and keep it). */
+export function refTree<T>(t: T): T {
+  return engine().tree.ref(t as never) as T;
+}
+
+/** Give back every array in a tree (the tree must not be used afterwards). */
+export function disposeTree(t: unknown): void {
+  engine().tree.dispose(t as never);
+}

@@ -1,0 +1,273 @@
+/**
+ * The MLP score network: input `[x, emb(t)]` (the sinusoidal time embedding of `embedding.ts`),
+ * `depth` hidden layers of width `hidden` with SiLU (`silu(z) = z sigmoid(z)`, Hendrycks & Gimpel
+ * 2016; Ramachandran et al. 2017), and a linear output of the data dimension. Its output is read
+ * under a parametrisation (noise, mean or score; SPEC §1, `diffusion/parametrisation.ts`).
+ *
+ * The default, 3 hidden layers x 128 with SiLU, is the ISSGM paper's GMM setup. Initialisation is
+ * PyTorch's `nn.Linear` default (weights and biases `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`), so that
+ * the PyTorch reference (`bench/reference/train_step.py`) is the same model.
+ *
+ * Two representations:
+ *  - `Tensors` (float32, PyTorch layout `layers.{l}.weight` `[out, in]`, `layers.{l}.bias`
+ *    `[out]`, l = 0..depth, the last one being the output layer): checkpoints;
+ *  - `EngineParams` (engine arrays, weights transposed to `[in, out]` so that a layer is the
+ *    plain `h @ W + b`): what compiled programs take.
+ */
+import type { Batch } from '../core/batch.js';
+import {
+  arrayF32, disposeTree, initEngine, jitTree, nn, np, readF32, refTree, type JaxArray,
+} from '../core/engine.js';
+import { split, uniform, type Key } from '../core/key.js';
+import type { NoiseSchedule, ScoreModel } from '../core/types.js';
+import { scoreModelFrom, type Parametrisation } from '../diffusion/parametrisation.js';
+import { embeddingFrequencies, embedTime } from './embedding.js';
+import { checkTensors, type Tensors } from './tensors.js';
+
+export interface MlpConfig {
+  /** Data dimension (input and output). */
+  dim: number;
+  /** Width of every hidden layer. */
+  hidden: number;
+  /** Number of hidden layers (there are `depth + 1` linear layers). */
+  depth: number;
+  /** Size of the sinusoidal time embedding (even). */
+  embDim: number;
+  activation: 'silu';
+}
+
+/** 3 hidden layers x 128, SiLU, a 32-wide sinusoidal time embedding. */
+export function defaultMlpConfig(dim: number): MlpConfig {
+  return { dim, hidden: 128, depth: 3, embDim: 32, activation: 'silu' };
+}
+
+export function checkMlpConfig(cfg: MlpConfig): void {
+  const posInt = (v: number, name: string): void => {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`MLP ${name} must be a positive integer, got ${v}`);
+  };
+  posInt(cfg.dim, 'dim');
+  posInt(cfg.hidden, 'hidden');
+  posInt(cfg.depth, 'depth');
+  embeddingFrequencies(cfg.embDim); // validates
+  if (cfg.activation !== 'silu') throw new RangeError(`MLP activation must be 'silu', got '${String(cfg.activation)}'`);
+}
+
+/** `[fan_in, fan_out]` of linear layer l = 0..depth. */
+function layerSizes(cfg: MlpConfig): [number, number][] {
+  const sizes: [number, number][] = [];
+  for (let l = 0; l <= cfg.depth; l++) {
+    const fin = l === 0 ? cfg.dim + cfg.embDim : cfg.hidden;
+    const fout = l === cfg.depth ? cfg.dim : cfg.hidden;
+    sizes.push([fin, fout]);
+  }
+  return sizes;
+}
+
+/** Names and shapes of the parameters, in a fixed order (PyTorch layout). */
+export function mlpTensorSpecs(cfg: MlpConfig): { name: string; shape: number[] }[] {
+  checkMlpConfig(cfg);
+  return layerSizes(cfg).flatMap(([fin, fout], l) => [
+    { name: `layers.${l}.weight`, shape: [fout, fin] },
+    { name: `layers.${l}.bias`, shape: [fout] },
+  ]);
+}
+
+/** Number of scalar parameters. */
+export function mlpParamCount(cfg: MlpConfig): number {
+  return mlpTensorSpecs(cfg).reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
+}
+
+/**
+ * PyTorch's default `nn.Linear` initialisation, `U(-1/sqrt(fan_in), 1/sqrt(fan_in))` for weights
+ * and biases (its kaiming_uniform with a = sqrt(5) reduces to this bound), drawn from `key`:
+ * layer l uses `split(key, 2 * (depth + 1))[2l]` for its weight and `[2l + 1]` for its bias.
+ */
+export function initMlp(key: Key, cfg: MlpConfig): Tensors {
+  const specs = mlpTensorSpecs(cfg);
+  const keys = split(key, specs.length);
+  const out: Tensors = {};
+  specs.forEach((s, i) => {
+    const fanIn = layerSizes(cfg)[Math.floor(i / 2)][0];
+    const bound = 1 / Math.sqrt(fanIn);
+    const size = s.shape.reduce((a, b) => a * b, 1);
+    out[s.name] = { shape: [...s.shape], data: Float32Array.from(uniform(keys[i], size, -bound, bound)) };
+  });
+  return out;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Engine side
+// ----------------------------------------------------------------------------------------------
+
+/** Parameters as engine arrays: `w[l]` is `[in, out]`, `b[l]` is `[out]`. */
+export type EngineParams = { w: JaxArray[]; b: JaxArray[] };
+
+/** `[out, in]` row-major -> `[in, out]` row-major. */
+export function transposeData(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = data[i * cols + j];
+  return out;
+}
+
+/** Tensors (PyTorch layout) -> engine arrays (weights transposed). Needs a started engine. */
+export function toEngineParams(cfg: MlpConfig, t: Tensors): EngineParams {
+  checkTensors(t, mlpTensorSpecs(cfg), 'MLP parameters');
+  const w: JaxArray[] = [];
+  const b: JaxArray[] = [];
+  layerSizes(cfg).forEach(([fin, fout], l) => {
+    w.push(arrayF32(transposeData(t[`layers.${l}.weight`].data, fout, fin), [fin, fout]));
+    b.push(arrayF32(t[`layers.${l}.bias`].data, [fout]));
+  });
+  return { w, b };
+}
+
+/** Engine arrays -> Tensors. CONSUMES `p` (pass `refTree(p)` to keep it). */
+export function fromEngineParams(cfg: MlpConfig, p: EngineParams): Tensors {
+  const out: Tensors = {};
+  layerSizes(cfg).forEach(([fin, fout], l) => {
+    out[`layers.${l}.weight`] = { shape: [fout, fin], data: transposeData(readF32(p.w[l]), fin, fout) };
+    out[`layers.${l}.bias`] = { shape: [fout], data: readF32(p.b[l]) };
+  });
+  return out;
+}
+
+/** The frequency row `[1, embDim/2]` the compiled programs take (see `embedding.ts`). */
+export function frequencyArray(cfg: MlpConfig): JaxArray {
+  const f = embeddingFrequencies(cfg.embDim);
+  return arrayF32(Float32Array.from(f), [1, f.length]);
+}
+
+/**
+ * The network on engine arrays, for use inside a traced (`jitTree`) function: `x` is `[n, dim]`,
+ * `t` is `[n, 1]`, `freqs` is `frequencyArray(cfg)`; returns `[n, dim]`. Non-consuming.
+ */
+export function mlpApply(p: EngineParams, freqs: JaxArray, x: JaxArray, t: JaxArray): JaxArray {
+  const phase = np.multiply(t, freqs); // [n, half]
+  let h = np.concatenate([x, np.sin(phase), np.cos(phase)], -1);
+  const L = p.w.length - 1;
+  for (let l = 0; l < L; l++) h = nn.silu(np.add(np.matmul(h, p.w[l]), p.b[l]));
+  return np.add(np.matmul(h, p.w[L]), p.b[L]);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Float64 reference (plain TS): the definition the compiled network is tested against.
+// ----------------------------------------------------------------------------------------------
+
+/** The network's output in float64, row by row (slow; for tests and checks). */
+export function mlpForwardReference(cfg: MlpConfig, params: Tensors, x: Batch, t: number | Float64Array): Batch {
+  checkTensors(params, mlpTensorSpecs(cfg), 'MLP parameters');
+  if (x.dim !== cfg.dim) throw new RangeError(`network expects dimension ${cfg.dim}, got ${x.dim}`);
+  const freqs = embeddingFrequencies(cfg.embDim);
+  const sizes = layerSizes(cfg);
+  const out = new Float64Array(x.n * cfg.dim);
+  for (let i = 0; i < x.n; i++) {
+    let h = new Float64Array(cfg.dim + cfg.embDim);
+    for (let j = 0; j < cfg.dim; j++) h[j] = x.data[i * cfg.dim + j];
+    embedTime(freqs, typeof t === 'number' ? t : t[i], h, cfg.dim);
+    sizes.forEach(([fin, fout], l) => {
+      const W = params[`layers.${l}.weight`].data;
+      const b = params[`layers.${l}.bias`].data;
+      const z = new Float64Array(fout);
+      for (let o = 0; o < fout; o++) {
+        let s = b[o];
+        for (let k = 0; k < fin; k++) s += W[o * fin + k] * h[k];
+        z[o] = l < cfg.depth ? s / (1 + Math.exp(-s)) : s;
+      }
+      h = z;
+    });
+    out.set(h, i * cfg.dim);
+  }
+  return { n: x.n, dim: cfg.dim, data: out };
+}
+
+// ----------------------------------------------------------------------------------------------
+// The network as a ScoreModel
+// ----------------------------------------------------------------------------------------------
+
+/** Rows per compiled call; larger batches run in chunks of this many rows. */
+const CHUNK = 2048;
+
+/**
+ * Padded size of a batch of `n <= CHUNK` rows: powers of two up to 256, then multiples of 256, so
+ * that a sampler calling with arbitrary sizes compiles at most ~16 shapes and wastes < 2x (< 1.3x
+ * above 256 rows) of the work.
+ */
+export function bucketSize(n: number): number {
+  if (n <= 256) {
+    let b = 8;
+    while (b < n) b *= 2;
+    return b;
+  }
+  return Math.ceil(n / 256) * 256;
+}
+
+export interface NetworkPredictor {
+  readonly dim: number;
+  /** The raw network output (in its parametrisation) at `(x, t)`, float64. */
+  predict(x: Batch, t: number | Float64Array): Batch;
+  /** Give back the engine memory holding the weights. */
+  dispose(): void;
+}
+
+/**
+ * The network as a predictor: float32 inside one compiled program per bucketed batch shape,
+ * float64 out. `t` is one time or one per row. The engine must be started (`await initEngine()`).
+ */
+export function networkPredictor(cfg: MlpConfig, params: Tensors): NetworkPredictor {
+  checkMlpConfig(cfg);
+  let p: EngineParams | undefined = toEngineParams(cfg, params);
+  let freqs: JaxArray | undefined = frequencyArray(cfg);
+  const fwd = jitTree((pp: EngineParams, f: JaxArray, x: JaxArray, t: JaxArray) => np.add(mlpApply(pp, f, x, t), 0));
+  const d = cfg.dim;
+
+  const runChunk = (x: Batch, t: number | Float64Array, start: number, rows: number, out: Float64Array): void => {
+    const m = bucketSize(rows);
+    const xs = new Float32Array(m * d);
+    const ts = new Float32Array(m);
+    for (let k = 0; k < rows * d; k++) xs[k] = x.data[start * d + k];
+    if (typeof t === 'number') ts.fill(t, 0, rows);
+    else for (let i = 0; i < rows; i++) ts[i] = t[start + i];
+    const y = readF32(fwd(refTree(p!), freqs!.ref, arrayF32(xs, [m, d]), arrayF32(ts, [m, 1])));
+    for (let k = 0; k < rows * d; k++) out[start * d + k] = y[k];
+  };
+
+  return {
+    dim: d,
+    predict(x: Batch, t: number | Float64Array): Batch {
+      if (p === undefined || freqs === undefined) throw new Error('network predictor used after dispose()');
+      if (x.dim !== d) throw new RangeError(`network expects points of dimension ${d}, got dimension ${x.dim}`);
+      if (typeof t !== 'number' && t.length !== x.n) throw new RangeError(`network: ${t.length} times for ${x.n} rows`);
+      const out = new Float64Array(x.n * d);
+      for (let start = 0; start < x.n; start += CHUNK) runChunk(x, t, start, Math.min(CHUNK, x.n - start), out);
+      return { n: x.n, dim: d, data: out };
+    },
+    dispose(): void {
+      if (p !== undefined) disposeTree(p);
+      freqs?.dispose();
+      fwd.dispose();
+      p = undefined;
+      freqs = undefined;
+    },
+  };
+}
+
+/**
+ * A trained network as a `ScoreModel` under parametrisation `kind`, converted to a score by
+ * `scoreModelFrom` (noise: `s = -eps / sigma_t`; mean: `s = (alpha_t x0 - x) / sigma_t^2`).
+ * The engine must be started first (`await initEngine()`, or use `loadNetworkScoreModel`).
+ */
+export function networkScoreModel(
+  cfg: MlpConfig, params: Tensors, kind: Parametrisation, schedule: NoiseSchedule,
+): ScoreModel & { predictor: NetworkPredictor; dispose(): void } {
+  const predictor = networkPredictor(cfg, params);
+  const model = scoreModelFrom(kind, predictor, schedule);
+  return { dim: model.dim, score: model.score, predictor, dispose: () => predictor.dispose() };
+}
+
+/** `networkScoreModel` after starting the engine. */
+export async function loadNetworkScoreModel(
+  cfg: MlpConfig, params: Tensors, kind: Parametrisation, schedule: NoiseSchedule,
+): Promise<ScoreModel & { predictor: NetworkPredictor; dispose(): void }> {
+  await initEngine();
+  return networkScoreModel(cfg, params, kind, schedule);
+}

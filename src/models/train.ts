@@ -1,0 +1,302 @@
+/**
+ * Training a score network by denoising score matching (`loss.ts`), with Adam and global-norm
+ * clipping (`adam.ts`), warm-up + cosine learning rate (`lr.ts`) and an EMA of the weights
+ * (`ema.ts`).
+ *
+ * Performance shape (DESIGN.md): the whole step — forward, backward, clipping, Adam, EMA and the
+ * NaN guard — is ONE compiled (`jit`) program over the pytree `{p, m, v, ema}` of engine arrays.
+ * That state stays in the engine between steps; only the loss and gradient norm (two floats) are
+ * read back per step, and the state is read back to `Tensors` only by `snapshot()` (checkpoints).
+ * The per-step random draws (times, noise) and the schedule values are computed on the TS side
+ * in float64 from the caller's key, so that a step is a pure function of (state, data, key) and
+ * a resumed run is bit-identical to an uninterrupted one.
+ *
+ * NaN/Inf guard: the compiled step computes the update and then selects, array by array,
+ * `where(isfinite(loss) & isfinite(|g|), new, old)`, so a bad batch leaves every array (params,
+ * moments, EMA) exactly as it was, and the step counter does not advance; `step()` reports it with
+ * `skipped: true` and the quantity that was not finite.
+ */
+import type { Batch } from '../core/batch.js';
+import {
+  arrayF32, disposeTree, initEngine, jitTree, np, readF32, refTree, valueAndGradTree, type JaxArray,
+} from '../core/engine.js';
+import type { Key } from '../core/key.js';
+import type { Parametrisation } from '../diffusion/parametrisation.js';
+import { adamBiasCorrections, adamLeaf, clipFactor, globalNorm } from './adam.js';
+import { emaDecayAt, emaLeaf } from './ema.js';
+import {
+  checkWeighting, diffusionCoefficients, prepareBatch, type DiffusionConfig, type PreparedBatch,
+} from './loss.js';
+import { learningRate } from './lr.js';
+import {
+  checkMlpConfig, fromEngineParams, frequencyArray, initMlp, mlpApply, mlpTensorSpecs, toEngineParams,
+  type EngineParams, type MlpConfig,
+} from './mlp.js';
+import { checkTensors, cloneTensors, zerosLike, type Tensors } from './tensors.js';
+
+export type { Tensors } from './tensors.js';
+
+export interface TrainConfig {
+  /** Batch size (the trainer accepts any batch; this is what the CLI draws). */
+  batch: number;
+  /** Peak learning rate. */
+  lr: number;
+  warmupSteps: number;
+  /** Length of the cosine decay (and of a default run). */
+  totalSteps: number;
+  lrSchedule: 'cosine' | 'constant';
+  /** The cosine decays to `minLrFactor * lr`. */
+  minLrFactor: number;
+  adam: { beta1: number; beta2: number; eps: number };
+  /** Global gradient-norm threshold (`<= 0` or `Infinity`: no clipping). */
+  clipNorm: number;
+  /** EMA decay (with the warm-up `min(decay, (1+k)/(10+k))`, see `ema.ts`). */
+  emaDecay: number;
+  parametrisation: Parametrisation;
+  /** Time weighting: 'uniform' | 'sigma2' | 'likelihood' (see `loss.ts`). */
+  weighting: string;
+  /** Smallest training time of the continuous VP (`t ~ U[tMin, 1]`). */
+  tMin: number;
+  diffusion: DiffusionConfig;
+}
+
+/**
+ * Defaults: Adam 1e-3 with 200 warm-up steps and cosine decay to 1% over 10k steps, batch 1024
+ * (the issue's PyTorch anchor), clipping at norm 1, EMA 0.999, noise parametrisation with the
+ * DDPM simple loss, continuous VP (0.1, 20) with tMin = 1e-3.
+ */
+export function defaultTrainConfig(): TrainConfig {
+  return {
+    batch: 1024,
+    lr: 1e-3,
+    warmupSteps: 200,
+    totalSteps: 10_000,
+    lrSchedule: 'cosine',
+    minLrFactor: 0.01,
+    adam: { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+    clipNorm: 1,
+    emaDecay: 0.999,
+    parametrisation: 'noise',
+    weighting: 'uniform',
+    tMin: 1e-3,
+    diffusion: { kind: 'vp', betaMin: 0.1, betaMax: 20 },
+  };
+}
+
+export function checkTrainConfig(c: TrainConfig): void {
+  const pos = (v: number, name: string): void => {
+    if (!(v > 0) || !Number.isFinite(v)) throw new RangeError(`training ${name} must be a positive number, got ${v}`);
+  };
+  if (!Number.isInteger(c.batch) || c.batch < 1) throw new RangeError(`training batch must be a positive integer, got ${c.batch}`);
+  pos(c.lr, 'lr');
+  if (!Number.isInteger(c.warmupSteps) || c.warmupSteps < 0) throw new RangeError(`warmupSteps must be an integer >= 0, got ${c.warmupSteps}`);
+  if (!Number.isInteger(c.totalSteps) || c.totalSteps < 1) throw new RangeError(`totalSteps must be a positive integer, got ${c.totalSteps}`);
+  if (c.lrSchedule !== 'cosine' && c.lrSchedule !== 'constant') throw new RangeError(`lrSchedule must be 'cosine' or 'constant', got '${String(c.lrSchedule)}'`);
+  if (!(c.minLrFactor >= 0 && c.minLrFactor <= 1)) throw new RangeError(`minLrFactor must lie in [0, 1], got ${c.minLrFactor}`);
+  if (!(c.adam.beta1 >= 0 && c.adam.beta1 < 1) || !(c.adam.beta2 >= 0 && c.adam.beta2 < 1)) {
+    throw new RangeError(`Adam betas must lie in [0, 1), got ${c.adam.beta1}, ${c.adam.beta2}`);
+  }
+  pos(c.adam.eps, 'adam.eps');
+  if (Number.isNaN(c.clipNorm)) throw new RangeError('clipNorm must be a number');
+  if (!(c.emaDecay >= 0 && c.emaDecay < 1)) throw new RangeError(`emaDecay must lie in [0, 1), got ${c.emaDecay}`);
+  if (!['score', 'noise', 'mean'].includes(c.parametrisation)) throw new RangeError(`unknown parametrisation '${String(c.parametrisation)}'`);
+  checkWeighting(c.weighting);
+  diffusionCoefficients(c); // validates the diffusion and tMin
+}
+
+export interface TrainState {
+  /** Number of updates applied so far (skipped steps do not count). */
+  step: number;
+  params: Tensors;
+  ema: Tensors;
+  adamM: Tensors;
+  adamV: Tensors;
+}
+
+/** Fresh state: `initMlp(key)` weights, EMA equal to them, zero Adam moments, step 0. */
+export function initTrainState(key: Key, mlp: MlpConfig, train: TrainConfig): TrainState {
+  checkTrainConfig(train);
+  const params = initMlp(key, mlp);
+  return { step: 0, params, ema: cloneTensors(params), adamM: zerosLike(params), adamV: zerosLike(params) };
+}
+
+export interface StepReport {
+  /** Updates applied after this step. */
+  step: number;
+  /** The (weighted) loss of this batch before the update. */
+  loss: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  /** Learning rate used (or that would have been used, when skipped). */
+  lr: number;
+  skipped: boolean;
+  reason?: string;
+}
+
+export interface Trainer {
+  /** One step on data batch `x0` with the step's noise from `key` (callers pass `foldIn(noiseKey, step)`). */
+  step(x0: Batch, key: Key): StepReport;
+  /** The state as float32 tensors (copies), for checkpoints and exact resumption. */
+  snapshot(): TrainState;
+  /** Give back the engine memory. */
+  dispose?(): void;
+}
+
+/** Engine-side training state. */
+type EngineState = { p: EngineParams; m: EngineParams; v: EngineParams; ema: EngineParams };
+
+function leaves(p: EngineParams): JaxArray[] {
+  return [...p.w, ...p.b];
+}
+
+function rebuild(like: EngineParams, flat: JaxArray[]): EngineParams {
+  const L = like.w.length;
+  return { w: flat.slice(0, L), b: flat.slice(L, 2 * L) };
+}
+
+/** The loss on engine arrays: `(1/(n d)) sum_i w_i |f(x_t, t) - target|^2` (non-consuming). */
+function lossOf(p: EngineParams, freqs: JaxArray, xt: JaxArray, t: JaxArray, target: JaxArray, w: JaxArray): JaxArray {
+  const out = mlpApply(p, freqs, xt, t);
+  const [n, d] = xt.shape;
+  return np.divide(np.sum(np.multiply(w, np.square(np.subtract(out, target)))), n * d);
+}
+
+interface BatchArrays {
+  xt: JaxArray;
+  t: JaxArray;
+  target: JaxArray;
+  w: JaxArray;
+}
+
+function batchArrays(b: PreparedBatch): BatchArrays {
+  return {
+    xt: arrayF32(Float32Array.from(b.xt), [b.n, b.dim]),
+    t: arrayF32(Float32Array.from(b.t), [b.n, 1]),
+    target: arrayF32(Float32Array.from(b.target), [b.n, b.dim]),
+    w: arrayF32(Float32Array.from(b.w), [b.n, 1]),
+  };
+}
+
+/**
+ * Loss and parameter gradient on a prepared batch, through the same compiled loss the trainer
+ * differentiates (for gradient checks). The engine must be started.
+ */
+export function lossAndGradient(mlp: MlpConfig, params: Tensors, batch: PreparedBatch): { loss: number; grad: Tensors } {
+  const p = toEngineParams(mlp, params);
+  const freqs = frequencyArray(mlp);
+  const a = batchArrays(batch);
+  const f = jitTree((pp: EngineParams, fr: JaxArray, ba: BatchArrays) => {
+    const [l, g] = valueAndGradTree((q: EngineParams) => lossOf(q, fr, ba.xt, ba.t, ba.target, ba.w))(refTree(pp));
+    return [np.add(l, 0), g] as [JaxArray, EngineParams];
+  });
+  const [l, g] = f(p, freqs, a);
+  f.dispose();
+  return { loss: readF32(l)[0], grad: fromEngineParams(mlp, g) };
+}
+
+class JitTrainer implements Trainer {
+  private st: EngineState | undefined;
+  private stepCount: number;
+  private readonly freqs: JaxArray;
+  private readonly coef;
+  private readonly fn;
+
+  constructor(private readonly mlp: MlpConfig, private readonly cfg: TrainConfig, state: TrainState) {
+    this.stepCount = state.step;
+    this.coef = diffusionCoefficients(cfg);
+    this.st = {
+      p: toEngineParams(mlp, state.params),
+      m: toEngineParams(mlp, state.adamM),
+      v: toEngineParams(mlp, state.adamV),
+      ema: toEngineParams(mlp, state.ema),
+    };
+    this.freqs = frequencyArray(mlp);
+    const adam = cfg.adam;
+    const clip = cfg.clipNorm;
+    // hyper = [lr, 1/(1-b1^t), 1/(1-b2^t), emaDecay_k]: the per-step scalars (float64 in TS).
+    this.fn = jitTree((st: EngineState, freqs: JaxArray, ba: BatchArrays, hyper: JaxArray) => {
+      const [loss, g] = valueAndGradTree((q: EngineParams) => lossOf(q, freqs, ba.xt, ba.t, ba.target, ba.w))(refTree(st.p));
+      const gl = leaves(g);
+      const gnorm = globalNorm(gl);
+      const cf = clipFactor(gnorm, clip);
+      const lr = hyper.ref.slice(0);
+      const c1 = hyper.ref.slice(1);
+      const c2 = hyper.ref.slice(2);
+      const d = hyper.ref.slice(3);
+      const ok = np.logicalAnd(np.isfinite(loss), np.isfinite(gnorm));
+      const P = leaves(st.p);
+      const M = leaves(st.m);
+      const V = leaves(st.v);
+      const E = leaves(st.ema);
+      const nP: JaxArray[] = [];
+      const nM: JaxArray[] = [];
+      const nV: JaxArray[] = [];
+      const nE: JaxArray[] = [];
+      for (let i = 0; i < P.length; i++) {
+        const [p2, m2, v2] = adamLeaf(adam, P[i], np.multiply(gl[i], cf), M[i], V[i], lr, c1, c2);
+        const e2 = emaLeaf(E[i], p2, d);
+        nP.push(np.where(ok, p2, P[i]));
+        nM.push(np.where(ok, m2, M[i]));
+        nV.push(np.where(ok, v2, V[i]));
+        nE.push(np.where(ok, e2, E[i]));
+      }
+      const next: EngineState = { p: rebuild(st.p, nP), m: rebuild(st.p, nM), v: rebuild(st.p, nV), ema: rebuild(st.p, nE) };
+      return [next, np.stack([loss, gnorm])] as [EngineState, JaxArray];
+    });
+  }
+
+  step(x0: Batch, key: Key): StepReport {
+    if (this.st === undefined) throw new Error('trainer used after dispose()');
+    if (x0.dim !== this.mlp.dim) throw new RangeError(`training data has dimension ${x0.dim}, the network expects ${this.mlp.dim}`);
+    if (x0.n < 1) throw new RangeError('training batch is empty');
+    const k = this.stepCount;
+    const lr = learningRate(this.cfg, k);
+    const { c1, c2 } = adamBiasCorrections(this.cfg.adam, k + 1);
+    const d = emaDecayAt(this.cfg.emaDecay, k);
+    const b = prepareBatch(this.cfg, this.coef, x0, key);
+    const hyper = arrayF32(Float32Array.of(lr, c1, c2, d), [4]);
+    const [next, stats] = this.fn(this.st, this.freqs.ref, batchArrays(b), hyper); // consumes the old state
+    this.st = next;
+    const [loss, gradNorm] = readF32(stats);
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      const reason = !Number.isFinite(loss) ? `non-finite loss (${loss})` : `non-finite gradient norm (${gradNorm})`;
+      return { step: k, loss, gradNorm, lr, skipped: true, reason: `${reason}: update not applied, last good state kept` };
+    }
+    this.stepCount = k + 1;
+    return { step: k + 1, loss, gradNorm, lr, skipped: false };
+  }
+
+  snapshot(): TrainState {
+    if (this.st === undefined) throw new Error('trainer used after dispose()');
+    const s = refTree(this.st);
+    return {
+      step: this.stepCount,
+      params: fromEngineParams(this.mlp, s.p),
+      ema: fromEngineParams(this.mlp, s.ema),
+      adamM: fromEngineParams(this.mlp, s.m),
+      adamV: fromEngineParams(this.mlp, s.v),
+    };
+  }
+
+  dispose(): void {
+    if (this.st !== undefined) disposeTree(this.st);
+    this.st = undefined;
+    this.freqs.dispose();
+    this.fn.dispose();
+  }
+}
+
+/** A trainer continuing from `state` (fresh from `initTrainState`, or a checkpoint's). */
+export async function createTrainer(mlp: MlpConfig, train: TrainConfig, state: TrainState): Promise<Trainer> {
+  checkMlpConfig(mlp);
+  checkTrainConfig(train);
+  if (!Number.isInteger(state.step) || state.step < 0) throw new RangeError(`training state step must be an integer >= 0, got ${state.step}`);
+  const specs = mlpTensorSpecs(mlp);
+  checkTensors(state.params, specs, 'training state params');
+  checkTensors(state.ema, specs, 'training state ema');
+  checkTensors(state.adamM, specs, 'training state adamM');
+  checkTensors(state.adamV, specs, 'training state adamV');
+  await initEngine();
+  return new JitTrainer(mlp, train, state);
+}
+
