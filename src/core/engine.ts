@@ -292,3 +292,59 @@ export function refTree<T>(t: T): T {
 export function disposeTree(t: unknown): void {
   engine().tree.dispose(t as never);
 }
+
+let kernelInstanceCacheInstalled = false;
+
+/**
+ * Make jax-js' synchronous wasm dispatch reuse one `WebAssembly.Instance` per compiled kernel.
+ *
+ * Why: jax-js 0.1.25's `WasmBackend.dispatch` runs `new WebAssembly.Instance(module, {env:
+ * {memory}})` on EVERY kernel launch; profiling a training step at batch 64 put 16% of the time
+ * in `Instance` alone. Its own worker path already caches instances per kernel (the kernels are
+ * stateless: they import only the memory and export only `kernel`), so reusing them is what the
+ * library does elsewhere. This wraps the global `WebAssembly.Instance` constructor so that, for a
+ * module whose only import is `env.memory` and whose only export is the function `kernel` (jax-js'
+ * kernel shape), the instance for the same module and the same memory is created once and
+ * reused. Every other module is instantiated as before. Idempotent.
+ */
+export function enableKernelInstanceCache(): void {
+  if (kernelInstanceCacheInstalled) return;
+  kernelInstanceCacheInstalled = true;
+  // The ES2022 lib without DOM has no WebAssembly typings: the little used here, typed locally.
+  type WasmModule = object;
+  type Desc = { module?: string; name: string; kind: string };
+  const W = (globalThis as unknown as {
+    WebAssembly: {
+      Instance: new (...a: unknown[]) => object;
+      Module: (new (...a: unknown[]) => WasmModule) & { imports(m: WasmModule): Desc[]; exports(m: WasmModule): Desc[] };
+    };
+  }).WebAssembly;
+  const Real = W.Instance;
+  const eligible = new WeakMap<WasmModule, boolean>();
+  const cache = new WeakMap<WasmModule, { memory: unknown; instance: object }>();
+  const isKernelModule = (m: WasmModule): boolean => {
+    let e = eligible.get(m);
+    if (e === undefined) {
+      const imps = W.Module.imports(m);
+      const exps = W.Module.exports(m);
+      e = imps.length === 1 && imps[0].module === 'env' && imps[0].name === 'memory' && imps[0].kind === 'memory' &&
+        exps.length === 1 && exps[0].name === 'kernel' && exps[0].kind === 'function';
+      eligible.set(m, e);
+    }
+    return e;
+  };
+  W.Instance = new Proxy(Real, {
+    construct(target, args: unknown[], newTarget) {
+      const [m, imports] = args as [WasmModule, { env?: { memory?: unknown } } | undefined];
+      const memory = imports?.env?.memory;
+      if (m instanceof W.Module && memory !== undefined && isKernelModule(m)) {
+        const hit = cache.get(m);
+        if (hit !== undefined && hit.memory === memory) return hit.instance;
+        const instance = Reflect.construct(target, args, newTarget) as object;
+        cache.set(m, { memory, instance });
+        return instance;
+      }
+      return Reflect.construct(target, args, newTarget) as object;
+    },
+  });
+}

@@ -16,7 +16,7 @@
  */
 import type { Batch } from '../core/batch.js';
 import {
-  arrayF32, disposeTree, initEngine, jitTree, nn, np, readF32, refTree, type JaxArray,
+  arrayF32, disposeTree, enableKernelInstanceCache, initEngine, jitTree, nn, np, readF32, refTree, type JaxArray,
 } from '../core/engine.js';
 import { split, uniform, type Key } from '../core/key.js';
 import type { NoiseSchedule, ScoreModel } from '../core/types.js';
@@ -215,6 +215,7 @@ export interface NetworkPredictor {
  */
 export function networkPredictor(cfg: MlpConfig, params: Tensors): NetworkPredictor {
   checkMlpConfig(cfg);
+  enableKernelInstanceCache();
   let p: EngineParams | undefined = toEngineParams(cfg, params);
   let freqs: JaxArray | undefined = frequencyArray(cfg);
   const fwd = jitTree((pp: EngineParams, f: JaxArray, x: JaxArray, t: JaxArray) => np.add(mlpApply(pp, f, x, t), 0));

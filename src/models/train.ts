@@ -18,7 +18,7 @@
  */
 import type { Batch } from '../core/batch.js';
 import {
-  arrayF32, disposeTree, initEngine, jitTree, np, readF32, refTree, valueAndGradTree, type JaxArray,
+  arrayF32, disposeTree, enableKernelInstanceCache, initEngine, jitTree, np, readF32, refTree, valueAndGradTree, type JaxArray,
 } from '../core/engine.js';
 import type { Key } from '../core/key.js';
 import type { Parametrisation } from '../diffusion/parametrisation.js';
@@ -297,6 +297,7 @@ export async function createTrainer(mlp: MlpConfig, train: TrainConfig, state: T
   checkTensors(state.adamM, specs, 'training state adamM');
   checkTensors(state.adamV, specs, 'training state adamV');
   await initEngine();
+  enableKernelInstanceCache();
   return new JitTrainer(mlp, train, state);
 }
 
