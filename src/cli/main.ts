@@ -9,6 +9,7 @@ import { isInputError } from '../io/errors.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEval } from './commands/eval.js';
 import { registerSample } from './commands/sample.js';
+import { registerTrain } from './commands/train.js';
 import { VERSION } from './output.js';
 
 export function buildProgram(): Command {
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   registerSample(program);
+  registerTrain(program);
   registerEval(program);
   registerDemo(program);
   return program;

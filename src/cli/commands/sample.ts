@@ -1,39 +1,60 @@
-/** `tweedie sample --target NAME --n N`: exact samples of a built-in target, as .npy. */
+/**
+ * `tweedie sample --target NAME`: exact samples of a built-in target.
+ * `tweedie sample --model DIR`: samples of a trained model, judged against its training data
+ * (W2 and, in 2-D, JSD, with the floor).
+ */
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { keyFromSeed } from '../../core/key.js';
-import { writeNpy } from '../../io/npy.js';
+import { foldIn, keyFromSeed } from '../../core/key.js';
+import { loadModel } from '../../io/checkpoint.js';
 import { InputError } from '../../io/errors.js';
+import { writeNpy } from '../../io/npy.js';
+import { resolveTrainingData } from '../../io/training-data.js';
 import { scatterPlot } from '../../plot/scatter.js';
 import { getSampleable, sampleableTargetNames } from '../../targets/registry.js';
-import { parseNonNegativeInt, parsePositiveInt } from '../options.js';
+import { formatReport, reportModelSamples } from '../model-report.js';
+import { drawModelSamples, SAMPLERS, type SamplerName, toDataUnits } from '../model-sampling.js';
+import { choiceParser, parseNonNegativeInt, parsePositiveInt } from '../options.js';
 import { ensureOutDir, stopwatch, writeResult } from '../output.js';
+import { createProgress } from '../progress.js';
 
 interface SampleOptions {
-  target: string;
+  target?: string;
+  model?: string;
   n: number;
+  steps: number;
+  sampler: SamplerName;
   seed: number;
   out: string;
   plot: boolean;
+  quiet: boolean;
 }
 
 export function registerSample(program: Command): void {
   program
     .command('sample')
-    .description('draw exact samples of a built-in target and write DIR/samples.npy (+ a scatter plot for 2-D)')
-    .requiredOption('--target <name>', `built-in target: ${sampleableTargetNames().join(', ')}`)
+    .description('draw samples of a built-in target (exact) or of a trained model, and write DIR/samples.npy')
+    .option('--target <name>', `built-in target: ${sampleableTargetNames().join(', ')}`)
+    .option('--model <DIR>', "a trained model: the --out folder of 'tweedie train' (or its model.safetensors)")
     .option('--n <N>', 'number of samples', parsePositiveInt, 10_000)
+    .option('--steps <S>', 'sampler steps (--model only)', parsePositiveInt, 1000)
+    .option('--sampler <name>', `sampler (--model only): ${SAMPLERS.join(', ')}`, choiceParser(SAMPLERS), 'em')
     .option('--seed <S>', 'random seed (non-negative integer)', parseNonNegativeInt, 0)
     .option('--out <DIR>', 'output folder', 'runs/sample')
     .option('--no-plot', 'skip the scatter plot')
-    .addHelpText('after', '\nExample:\n  tweedie sample --target 2spirals --n 10000 --seed 1 --out runs/spirals\n')
+    .option('--quiet', 'no progress output', false)
+    .addHelpText('after', '\nExamples:\n  tweedie sample --target 2spirals --n 10000 --seed 1 --out runs/spirals\n  tweedie sample --model runs/train --n 10000 --sampler em --steps 1000 --out runs/model-samples\n')
     .action(async (opts: SampleOptions) => {
+      if ((opts.target === undefined) === (opts.model === undefined)) {
+        throw new InputError('give exactly one of --target NAME (exact samples) or --model DIR (a trained model)');
+      }
+      if (opts.model !== undefined) return sampleModel(opts as SampleOptions & { model: string });
       const names = sampleableTargetNames();
-      if (!names.includes(opts.target)) {
+      if (!names.includes(opts.target!)) {
         throw new InputError(`unknown target '${opts.target}'; choose one of ${names.join(', ')}`);
       }
       const clock = stopwatch();
-      const target = getSampleable(opts.target);
+      const target = getSampleable(opts.target!);
       const samples = target.sample(keyFromSeed(opts.seed), opts.n);
       const sampleSeconds = clock();
       const dir = ensureOutDir(opts.out);
@@ -41,8 +62,8 @@ export function registerSample(program: Command): void {
       writeNpy(join(dir, 'samples.npy'), samples);
       if (opts.plot && samples.dim >= 2) {
         const title = `${opts.target}: ${opts.n} exact samples (seed ${opts.seed})`;
-        await scatterPlot(join(dir, 'samples.png'), [{ name: opts.target, points: samples }], { title });
-        await scatterPlot(join(dir, 'samples.svg'), [{ name: opts.target, points: samples }], { title });
+        await scatterPlot(join(dir, 'samples.png'), [{ name: opts.target!, points: samples }], { title });
+        await scatterPlot(join(dir, 'samples.svg'), [{ name: opts.target!, points: samples }], { title });
         outputs.plot = 'samples.png';
       }
       writeResult(dir, {
@@ -54,4 +75,36 @@ export function registerSample(program: Command): void {
       });
       process.stdout.write(`wrote ${opts.n} x ${samples.dim} samples of ${opts.target} to ${join(dir, 'samples.npy')}\n`);
     });
+}
+
+async function sampleModel(opts: SampleOptions & { model: string }): Promise<void> {
+  const clock = stopwatch();
+  const { config, params, step } = loadModel(opts.model);
+  const key = keyFromSeed(opts.seed);
+  const total = opts.sampler === 'ancestral' && config.diffusion.kind === 'ddpm' ? config.diffusion.steps : opts.steps;
+  const progress = createProgress(`sample (${opts.sampler})`, total, { quiet: opts.quiet });
+  const x = await drawModelSamples(key, config, params, { n: opts.n, steps: opts.steps, sampler: opts.sampler, callback: ({ step: k }) => progress.tick(k + 1) });
+  progress.finish();
+  const sampleSeconds = clock();
+  const dir = ensureOutDir(opts.out);
+  writeNpy(join(dir, 'samples.npy'), toDataUnits(x, config));
+  let report;
+  try {
+    const data = resolveTrainingData(config.data.source);
+    report = await reportModelSamples(foldIn(key, 1), x, data, dir,
+      `${config.data.source} model (step ${step}): ${opts.n} samples, ${opts.sampler} ${opts.steps} steps`);
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    process.stderr.write(`no metrics: the training data '${config.data.source}' cannot be read here (${e.message})\n`);
+  }
+  writeResult(dir, {
+    command: 'sample',
+    seed: opts.seed,
+    config: { model: opts.model, modelStep: step, n: opts.n, sampler: opts.sampler, steps: opts.steps, modelConfig: config, protocol: report?.protocol },
+    metrics: report?.metrics,
+    floor: report?.floor,
+    outputs: { samples: 'samples.npy', ...(report?.plots.length ? { plot: report.plots[0] } : {}) },
+    timings: { sampleSeconds, totalSeconds: clock() },
+  });
+  process.stdout.write(`wrote ${opts.n} x ${x.dim} model samples to ${join(dir, 'samples.npy')}\n${report ? `${formatReport(report)}\n` : ''}`);
 }

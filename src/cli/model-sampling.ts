@@ -1,0 +1,58 @@
+/**
+ * Samples of a trained model by any of the three samplers, in the data's own units (the
+ * model's normalisation undone). Shared by `train` (its final report) and `sample --model`.
+ */
+import type { Batch } from '../core/batch.js';
+import type { Key } from '../core/key.js';
+import type { NoiseSchedule } from '../core/types.js';
+import { sampleAncestral } from '../diffusion/ancestral.js';
+import { DDPMSchedule } from '../diffusion/ddpm.js';
+import { sampleReverseSDE } from '../diffusion/em.js';
+import { sampleProbabilityFlow } from '../diffusion/pfode.js';
+import type { StepCallback } from '../diffusion/types.js';
+import { VPSDE } from '../diffusion/vp.js';
+import type { ModelConfig } from '../io/checkpoint.js';
+import { loadNetworkScoreModel } from '../models/mlp.js';
+import type { Tensors } from '../models/train.js';
+
+export const SAMPLERS = ['em', 'ancestral', 'ode'] as const;
+export type SamplerName = (typeof SAMPLERS)[number];
+
+/** The continuous VP SDE of a model (a DDPM schedule's continuous limit: `b(t) = T beta(t)`). */
+export function modelSde(config: ModelConfig): VPSDE {
+  const d = config.diffusion;
+  return d.kind === 'vp'
+    ? new VPSDE({ betaMin: d.betaMin, betaMax: d.betaMax })
+    : new DDPMSchedule({ steps: d.steps, betaStart: d.betaStart, betaEnd: d.betaEnd }).continuousLimit();
+}
+
+/** `n` samples of the model, in model space (see `toDataUnits`); `steps` is the number of sampler steps (the DDPM chain length for ancestral). */
+export async function drawModelSamples(
+  key: Key, config: ModelConfig, params: Tensors, opts: { n: number; steps: number; sampler: SamplerName; callback?: StepCallback },
+): Promise<Batch> {
+  const sde = modelSde(config);
+  const d = config.diffusion;
+  // The network is always evaluated at continuous t in [0, 1]; a DDPM model was trained at t = i/T.
+  const ddpm = d.kind === 'ddpm'
+    ? new DDPMSchedule({ steps: d.steps, betaStart: d.betaStart, betaEnd: d.betaEnd })
+    // A VP model sampled ancestrally: the DDPM chain of `steps` steps with beta_i = b(t_i) / steps.
+    : new DDPMSchedule({ steps: opts.steps, betaStart: d.betaMin / opts.steps, betaEnd: d.betaMax / opts.steps });
+  const schedule: NoiseSchedule = opts.sampler === 'ancestral' ? ddpm : sde;
+  const model = await loadNetworkScoreModel(config.network, params, config.parametrisation, schedule);
+  try {
+    if (opts.sampler === 'ancestral') return sampleAncestral(key, model, ddpm, { n: opts.n, callback: opts.callback });
+    if (opts.sampler === 'ode') return sampleProbabilityFlow(key, model, sde, { n: opts.n, steps: opts.steps, callback: opts.callback });
+    return sampleReverseSDE(key, model, sde, { n: opts.n, steps: opts.steps, callback: opts.callback });
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Model-space samples in the data's own units: `raw = x * scale + shift`. */
+export function toDataUnits(x: Batch, config: ModelConfig): Batch {
+  const { scale, shift } = config.data.normalisation;
+  if (scale === 1 && shift === 0) return x;
+  const out = new Float64Array(x.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = x.data[i] * scale + shift;
+  return { n: x.n, dim: x.dim, data: out };
+}
