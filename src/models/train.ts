@@ -30,7 +30,7 @@ import {
 import { learningRate } from './lr.js';
 import {
   checkMlpConfig, fromEngineParams, frequencyArray, initMlp, mlpApply, mlpTensorSpecs, toEngineParams,
-  type EngineParams, type MlpConfig,
+  transposeData, type EngineParams, type MlpConfig,
 } from './mlp.js';
 import { checkTensors, cloneTensors, zerosLike, type Tensors } from './tensors.js';
 
@@ -142,16 +142,67 @@ export interface Trainer {
   dispose?(): void;
 }
 
-/** Engine-side training state. */
-type EngineState = { p: EngineParams; m: EngineParams; v: EngineParams; ema: EngineParams };
+/**
+ * Engine-side training state: each of params, Adam moments and EMA is ONE flat float32 vector
+ * (the leaves of `EngineParams` laid end to end, see `FlatLayout`). Why flat: the optimiser part
+ * of the step (clip, Adam, EMA, NaN select) then compiles to a handful of kernels over one
+ * vector instead of ~8 kernels per parameter array; at batch 64 the step was bound by kernel
+ * launches (124 per step with per-leaf state, each costing tens of microseconds in jax-js).
+ */
+type EngineState = { p: JaxArray; m: JaxArray; v: JaxArray; ema: JaxArray };
 
 function leaves(p: EngineParams): JaxArray[] {
   return [...p.w, ...p.b];
 }
 
-function rebuild(like: EngineParams, flat: JaxArray[]): EngineParams {
-  const L = like.w.length;
-  return { w: flat.slice(0, L), b: flat.slice(L, 2 * L) };
+/** Where each parameter array lives in the flat vector (engine layout: weights `[in, out]`). */
+interface FlatLayout {
+  size: number;
+  leaves: { name: string; shape: number[]; offset: number; size: number; transposed: boolean }[];
+}
+
+function flatLayout(mlp: MlpConfig): FlatLayout {
+  const specs = mlpTensorSpecs(mlp);
+  const weights = specs.filter((s) => s.name.endsWith('.weight'));
+  const biases = specs.filter((s) => s.name.endsWith('.bias'));
+  const out: FlatLayout['leaves'] = [];
+  let offset = 0;
+  for (const s of [...weights, ...biases]) {
+    const size = s.shape.reduce((a, b) => a * b, 1);
+    const transposed = s.shape.length === 2;
+    out.push({ name: s.name, shape: transposed ? [s.shape[1], s.shape[0]] : [...s.shape], offset, size, transposed });
+    offset += size;
+  }
+  return { size: offset, leaves: out };
+}
+
+/** Tensors (PyTorch layout) -> one flat float32 vector in engine layout. */
+function flatten(layout: FlatLayout, t: Tensors): Float32Array {
+  const out = new Float32Array(layout.size);
+  for (const l of layout.leaves) {
+    const d = t[l.name].data;
+    out.set(l.transposed ? transposeData(d, l.shape[1], l.shape[0]) : d, l.offset);
+  }
+  return out;
+}
+
+/** The inverse of `flatten`. */
+function unflatten(layout: FlatLayout, flat: Float32Array): Tensors {
+  const out: Tensors = {};
+  for (const l of layout.leaves) {
+    const d = flat.subarray(l.offset, l.offset + l.size);
+    out[l.name] = l.transposed
+      ? { shape: [l.shape[1], l.shape[0]], data: transposeData(d, l.shape[0], l.shape[1]) }
+      : { shape: [...l.shape], data: d.slice() };
+  }
+  return out;
+}
+
+/** Views of the flat vector as `EngineParams` (inside a traced function; non-consuming). */
+function unpack(layout: FlatLayout, flat: JaxArray): EngineParams {
+  const views = layout.leaves.map((l) => flat.ref.slice([l.offset, l.offset + l.size]).reshape(l.shape));
+  const L = views.length / 2;
+  return { w: views.slice(0, L), b: views.slice(L) };
 }
 
 /** The loss on engine arrays: `(1/(n d)) sum_i w_i |f(x_t, t) - target|^2` (non-consuming). */
@@ -198,49 +249,36 @@ class JitTrainer implements Trainer {
   private st: EngineState | undefined;
   private stepCount: number;
   private readonly freqs: JaxArray;
+  private readonly layout: FlatLayout;
   private readonly coef;
   private readonly fn;
 
   constructor(private readonly mlp: MlpConfig, private readonly cfg: TrainConfig, state: TrainState) {
     this.stepCount = state.step;
     this.coef = diffusionCoefficients(cfg);
-    this.st = {
-      p: toEngineParams(mlp, state.params),
-      m: toEngineParams(mlp, state.adamM),
-      v: toEngineParams(mlp, state.adamV),
-      ema: toEngineParams(mlp, state.ema),
-    };
+    const layout = flatLayout(mlp);
+    this.layout = layout;
+    const vec = (t: Tensors): JaxArray => arrayF32(flatten(layout, t), [layout.size]);
+    this.st = { p: vec(state.params), m: vec(state.adamM), v: vec(state.adamV), ema: vec(state.ema) };
     this.freqs = frequencyArray(mlp);
     const adam = cfg.adam;
     const clip = cfg.clipNorm;
     // hyper = [lr, 1/(1-b1^t), 1/(1-b2^t), emaDecay_k]: the per-step scalars (float64 in TS).
     this.fn = jitTree((st: EngineState, freqs: JaxArray, ba: BatchArrays, hyper: JaxArray) => {
-      const [loss, g] = valueAndGradTree((q: EngineParams) => lossOf(q, freqs, ba.xt, ba.t, ba.target, ba.w))(refTree(st.p));
-      const gl = leaves(g);
-      const gnorm = globalNorm(gl);
+      const [loss, gt] = valueAndGradTree((q: EngineParams) => lossOf(q, freqs, ba.xt, ba.t, ba.target, ba.w))(unpack(layout, st.p));
+      const g = np.concatenate(leaves(gt).map((x) => np.reshape(x, [x.size])), 0);
+      const gnorm = globalNorm([g]);
       const cf = clipFactor(gnorm, clip);
       const lr = hyper.ref.slice(0);
       const c1 = hyper.ref.slice(1);
       const c2 = hyper.ref.slice(2);
       const d = hyper.ref.slice(3);
       const ok = np.logicalAnd(np.isfinite(loss), np.isfinite(gnorm));
-      const P = leaves(st.p);
-      const M = leaves(st.m);
-      const V = leaves(st.v);
-      const E = leaves(st.ema);
-      const nP: JaxArray[] = [];
-      const nM: JaxArray[] = [];
-      const nV: JaxArray[] = [];
-      const nE: JaxArray[] = [];
-      for (let i = 0; i < P.length; i++) {
-        const [p2, m2, v2] = adamLeaf(adam, P[i], np.multiply(gl[i], cf), M[i], V[i], lr, c1, c2);
-        const e2 = emaLeaf(E[i], p2, d);
-        nP.push(np.where(ok, p2, P[i]));
-        nM.push(np.where(ok, m2, M[i]));
-        nV.push(np.where(ok, v2, V[i]));
-        nE.push(np.where(ok, e2, E[i]));
-      }
-      const next: EngineState = { p: rebuild(st.p, nP), m: rebuild(st.p, nM), v: rebuild(st.p, nV), ema: rebuild(st.p, nE) };
+      const [p2, m2, v2] = adamLeaf(adam, st.p, np.multiply(g, cf), st.m, st.v, lr, c1, c2);
+      const e2 = emaLeaf(st.ema, p2, d);
+      const next: EngineState = {
+        p: np.where(ok, p2, st.p), m: np.where(ok, m2, st.m), v: np.where(ok, v2, st.v), ema: np.where(ok, e2, st.ema),
+      };
       return [next, np.stack([loss, gnorm])] as [EngineState, JaxArray];
     });
   }
@@ -268,14 +306,8 @@ class JitTrainer implements Trainer {
 
   snapshot(): TrainState {
     if (this.st === undefined) throw new Error('trainer used after dispose()');
-    const s = refTree(this.st);
-    return {
-      step: this.stepCount,
-      params: fromEngineParams(this.mlp, s.p),
-      ema: fromEngineParams(this.mlp, s.ema),
-      adamM: fromEngineParams(this.mlp, s.m),
-      adamV: fromEngineParams(this.mlp, s.v),
-    };
+    const read = (a: JaxArray): Tensors => unflatten(this.layout, readF32(a.ref));
+    return { step: this.stepCount, params: read(this.st.p), ema: read(this.st.ema), adamM: read(this.st.m), adamV: read(this.st.v) };
   }
 
   dispose(): void {
