@@ -12,6 +12,7 @@ import { sampleProbabilityFlow } from '../diffusion/pfode.js';
 import type { StepCallback } from '../diffusion/types.js';
 import { VPSDE } from '../diffusion/vp.js';
 import type { ModelConfig } from '../io/checkpoint.js';
+import { InputError } from '../io/errors.js';
 import { loadNetworkScoreModel } from '../models/mlp.js';
 import type { Tensors } from '../models/train.js';
 
@@ -32,15 +33,18 @@ export async function drawModelSamples(
 ): Promise<Batch> {
   const sde = modelSde(config);
   const d = config.diffusion;
+  if (opts.sampler === 'ancestral' && d.kind === 'vp' && d.betaMax / opts.steps > 0.2) {
+    throw new InputError(`ancestral sampling of a continuous-VP model runs the DDPM chain beta_i = b(t_i) / steps, which needs steps >= ${Math.ceil(5 * d.betaMax)} (got ${opts.steps}); raise --steps or use --sampler em`);
+  }
   // The network is always evaluated at continuous t in [0, 1]; a DDPM model was trained at t = i/T.
-  const ddpm = d.kind === 'ddpm'
+  const ddpm = opts.sampler !== 'ancestral' ? undefined : d.kind === 'ddpm'
     ? new DDPMSchedule({ steps: d.steps, betaStart: d.betaStart, betaEnd: d.betaEnd })
     // A VP model sampled ancestrally: the DDPM chain of `steps` steps with beta_i = b(t_i) / steps.
     : new DDPMSchedule({ steps: opts.steps, betaStart: d.betaMin / opts.steps, betaEnd: d.betaMax / opts.steps });
-  const schedule: NoiseSchedule = opts.sampler === 'ancestral' ? ddpm : sde;
+  const schedule: NoiseSchedule = ddpm ?? sde;
   const model = await loadNetworkScoreModel(config.network, params, config.parametrisation, schedule);
   try {
-    if (opts.sampler === 'ancestral') return sampleAncestral(key, model, ddpm, { n: opts.n, callback: opts.callback });
+    if (ddpm) return sampleAncestral(key, model, ddpm, { n: opts.n, callback: opts.callback });
     if (opts.sampler === 'ode') return sampleProbabilityFlow(key, model, sde, { n: opts.n, steps: opts.steps, callback: opts.callback });
     return sampleReverseSDE(key, model, sde, { n: opts.n, steps: opts.steps, callback: opts.callback });
   } finally {
