@@ -141,6 +141,9 @@ export function frequencyArray(cfg: MlpConfig): JaxArray {
  * The network on engine arrays, for use inside a traced (`jitTree`) function: `x` is `[n, dim]`,
  * `t` is `[n, 1]`, `freqs` is `frequencyArray(cfg)`; returns `[n, dim]`. Non-consuming.
  */
+/** Input dimensions up to this use broadcast multiply-adds instead of a matmul (see mlpApply). */
+const SMALL_DIM = 4;
+
 export function mlpApply(p: EngineParams, freqs: JaxArray, x: JaxArray, t: JaxArray): JaxArray {
   const dim = x.shape[1];
   const inW = p.w[0].shape[0];
@@ -149,9 +152,16 @@ export function mlpApply(p: EngineParams, freqs: JaxArray, x: JaxArray, t: JaxAr
   // First layer as x @ W0[:dim] + emb @ W0[dim:] rather than [x, emb] @ W0: the same value, but
   // no concatenated input of width dim + embDim (34 by default), whose weight gradient jax-js
   // compiled to a non-vectorised kernel that took ~30% of a batch-1024 step.
-  const w0x = p.w[0].ref.slice([0, dim]);
   const w0e = p.w[0].ref.slice([dim, inW]);
-  let h = nn.silu(np.add(np.add(np.matmul(x, w0x), np.matmul(emb, w0e)), p.b[0]));
+  let z = np.add(np.matmul(emb, w0e), p.b[0]);
+  if (dim <= SMALL_DIM) {
+    // Low dimension: x @ W0x as dim broadcast multiply-adds, which fuse into one elementwise
+    // kernel; a matmul with inner size 2 compiled to slow scalar kernels (forward and gradient).
+    for (let j = 0; j < dim; j++) z = np.add(z, np.multiply(x.ref.slice([], [j, j + 1]), p.w[0].ref.slice([j, j + 1])));
+  } else {
+    z = np.add(z, np.matmul(x, p.w[0].ref.slice([0, dim])));
+  }
+  let h = nn.silu(z);
   const L = p.w.length - 1;
   for (let l = 1; l < L; l++) h = nn.silu(np.add(np.matmul(h, p.w[l]), p.b[l]));
   return np.add(np.matmul(h, p.w[L]), p.b[L]);
