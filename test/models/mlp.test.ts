@@ -72,6 +72,16 @@ describe('compiled forward', () => {
     expect(() => net.predict(x, 0.3)).toThrow(/dispose/);
   });
 
+  it('matches the reference above the low-dimension path too (dim 6 uses a matmul for x)', () => {
+    const cfg: MlpConfig = { ...small, dim: 6 };
+    const params = initMlp(keyFromSeed(9), cfg);
+    const net = networkPredictor(cfg, params);
+    const x = normalBatch(keyFromSeed(10), 21, 6);
+    const t = uniform(keyFromSeed(11), 21, 0.001, 1);
+    expect(maxRelErr(net.predict(x, t).data, mlpForwardReference(cfg, params, x, t).data)).toBeLessThan(1e-3);
+    net.dispose();
+  });
+
   it('any batch size: rows do not depend on padding or chunking', () => {
     expect([1, 8, 9, 256, 257, 2048].map(bucketSize)).toEqual([8, 8, 16, 256, 512, 2048]);
     const params = initMlp(keyFromSeed(1), small);

@@ -53,6 +53,25 @@ function expectSameState(a: TrainState, b: TrainState): void {
 }
 
 describe('loss gradient', () => {
+  it('matches finite differences for a 6-D network too (input layer by matmul)', () => {
+    const cfg = cfgWith({ parametrisation: 'noise', weighting: 'sigma2', tMin: 0.05 });
+    const net6: MlpConfig = { ...small, dim: 6 };
+    const params = initMlp(keyFromSeed(24), net6);
+    const b = prepareBatch(cfg, diffusionCoefficients(cfg), normalBatch(keyFromSeed(25), 12, 6), keyFromSeed(26));
+    const refLoss = (p: Tensors): number => lossReference(b, mlpForwardReference(net6, p, { n: b.n, dim: 6, data: b.xt }, b.t).data);
+    const { grad } = lossAndGradient(net6, params, b);
+    let gscale = 0;
+    for (const t of Object.values(grad)) for (const v of t.data) gscale = Math.max(gscale, Math.abs(v));
+    for (const [name, i] of [['layers.0.weight', 3], ['layers.0.weight', 40], ['layers.0.bias', 1]] as [string, number][]) {
+      const plus = structuredClone(params);
+      const minus = structuredClone(params);
+      plus[name].data[i] += 1e-3;
+      minus[name].data[i] -= 1e-3;
+      const fd = (refLoss(plus) - refLoss(minus)) / (plus[name].data[i] - minus[name].data[i]);
+      expect(Math.abs(grad[name].data[i] - fd)).toBeLessThan(2e-3 * Math.abs(fd) + 1e-3 * gscale);
+    }
+  });
+
   for (const parametrisation of ['noise', 'mean', 'score'] as const) {
     it(`matches central finite differences of the float64 reference loss ('${parametrisation}', likelihood weighting)`, () => {
       const cfg = cfgWith({ parametrisation, weighting: 'likelihood', tMin: 0.05 });
