@@ -86,7 +86,7 @@ describe('compiled forward', () => {
     expect([1, 8, 9, 256, 257, 2048].map(bucketSize)).toEqual([8, 8, 16, 256, 512, 2048]);
     const params = initMlp(keyFromSeed(1), small);
     const net = networkPredictor(small, params);
-    const x = normalBatch(keyFromSeed(4), 2100, 3); // one full chunk of 2048 + 52 rows
+    const x = normalBatch(keyFromSeed(4), 2100, 3); // two full chunks of 1024 + 52 rows
     const t = uniform(keyFromSeed(5), 2100, 0.001, 1);
     const all = net.predict(x, t);
     expect(all.n).toBe(2100);
