@@ -122,6 +122,13 @@ async function main(): Promise<void> {
   });
   if ('skipped' in ref) console.log(`PyTorch reference skipped: ${ref.skipped}`);
   console.log(`load average ${load0.map((v) => v.toFixed(2)).join(' ')} before, ${load1.map((v) => v.toFixed(2)).join(' ')} after`);
+  // Other work on the machine: single-threaded figures stay usable (best of 5), but a 2-thread
+  // OpenMP run then competes with it and its threads spin-wait, so that figure is not meaningful.
+  const busy = Math.max(load0[0], load1[0]) > cpus().length - 1;
+  const warning = busy
+    ? `machine busy (load average above ${cpus().length - 1} on ${cpus().length} cores): the 2-thread PyTorch figures are not meaningful; compare against 1 thread`
+    : undefined;
+  if (warning) console.log(`note: ${warning}`);
 
   const out = {
     benchmark: 'train-step',
@@ -133,6 +140,7 @@ async function main(): Promise<void> {
     tweedie: { engine: 'jax-js 0.1.25 wasm, single thread, float32', results: BATCHES.map((b) => ({ batch: b, ms_per_step: Number(ours[b].toFixed(4)) })) },
     pytorch: 'skipped' in ref ? { skipped: ref.skipped } : { version: ref.torch, blas: ref.blas, results: ref.results },
     rows,
+    ...(warning ? { warning } : {}),
   };
   const dir = join('bench', 'results');
   mkdirSync(dir, { recursive: true });

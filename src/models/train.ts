@@ -228,6 +228,33 @@ function batchArrays(b: PreparedBatch): BatchArrays {
   };
 }
 
+/** `[xt (n d), target (n d), t (n), w (n), hyper (4)]` in one float32 buffer. */
+function packStep(b: PreparedBatch, hyper: number[]): Float32Array {
+  const nd = b.n * b.dim;
+  const out = new Float32Array(2 * nd + 2 * b.n + hyper.length);
+  out.set(b.xt, 0);
+  out.set(b.target, nd);
+  out.set(b.t, 2 * nd);
+  out.set(b.w, 2 * nd + b.n);
+  out.set(hyper, 2 * nd + 2 * b.n);
+  return out;
+}
+
+/** Views of a `packStep` buffer inside the compiled step (non-consuming). */
+function unpackStep(packed: JaxArray, n: number, dim: number): { ba: BatchArrays; hyper: JaxArray } {
+  const nd = n * dim;
+  const part = (from: number, to: number, shape: number[]): JaxArray => packed.ref.slice([from, to]).reshape(shape);
+  return {
+    ba: {
+      xt: part(0, nd, [n, dim]),
+      target: part(nd, 2 * nd, [n, dim]),
+      t: part(2 * nd, 2 * nd + n, [n, 1]),
+      w: part(2 * nd + n, 2 * nd + 2 * n, [n, 1]),
+    },
+    hyper: part(2 * nd + 2 * n, 2 * nd + 2 * n + 4, [4]),
+  };
+}
+
 /**
  * Loss and parameter gradient on a prepared batch, through the same compiled loss the trainer
  * differentiates (for gradient checks). The engine must be started.
@@ -264,7 +291,10 @@ class JitTrainer implements Trainer {
     const adam = cfg.adam;
     const clip = cfg.clipNorm;
     // hyper = [lr, 1/(1-b1^t), 1/(1-b2^t), emaDecay_k]: the per-step scalars (float64 in TS).
-    this.fn = jitTree((st: EngineState, freqs: JaxArray, ba: BatchArrays, hyper: JaxArray) => {
+    // One input buffer per step (`packStep`): fewer arrays to create and hand over per step.
+    this.fn = jitTree((st: EngineState, freqs: JaxArray, packed: JaxArray) => {
+      const n = (packed.shape[0] - 4) / (2 * mlp.dim + 2);
+      const { ba, hyper } = unpackStep(packed, n, mlp.dim);
       const [loss, gt] = valueAndGradTree((q: EngineParams) => lossOf(q, freqs, ba.xt, ba.t, ba.target, ba.w))(unpack(layout, st.p));
       const g = np.concatenate(leaves(gt).map((x) => np.reshape(x, [x.size])), 0);
       const gnorm = globalNorm([g]);
@@ -292,8 +322,8 @@ class JitTrainer implements Trainer {
     const { c1, c2 } = adamBiasCorrections(this.cfg.adam, k + 1);
     const d = emaDecayAt(this.cfg.emaDecay, k);
     const b = prepareBatch(this.cfg, this.coef, x0, key);
-    const hyper = arrayF32(Float32Array.of(lr, c1, c2, d), [4]);
-    const [next, stats] = this.fn(this.st, this.freqs.ref, batchArrays(b), hyper); // consumes the old state
+    const packed = arrayF32(packStep(b, [lr, c1, c2, d]), [b.n * (2 * b.dim + 2) + 4]);
+    const [next, stats] = this.fn(this.st, this.freqs.ref, packed); // consumes the old state
     this.st = next;
     const [loss, gradNorm] = readF32(stats);
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
