@@ -139,7 +139,8 @@ export function frequencyArray(cfg: MlpConfig): JaxArray {
 
 /**
  * The network on engine arrays, for use inside a traced (`jitTree`) function: `x` is `[n, dim]`,
- * `t` is `[n, 1]`, `freqs` is `frequencyArray(cfg)`; returns `[n, dim]`. Non-consuming.
+ * `t` is `[n, 1]` (or `[1, 1]`: one time for all rows, broadcast), `freqs` is
+ * `frequencyArray(cfg)`; returns `[n, dim]`. Non-consuming.
  */
 /** Input dimensions up to this use broadcast multiply-adds instead of a matmul (see mlpApply). */
 const SMALL_DIM = 4;
@@ -246,11 +247,17 @@ export function networkPredictor(cfg: MlpConfig, params: Tensors): NetworkPredic
   const runChunk = (x: Batch, t: number | Float64Array, start: number, rows: number, out: Float64Array): void => {
     const m = bucketSize(rows);
     const xs = new Float32Array(m * d);
-    const ts = new Float32Array(m);
     for (let k = 0; k < rows * d; k++) xs[k] = x.data[start * d + k];
-    if (typeof t === 'number') ts.fill(t, 0, rows);
-    else for (let i = 0; i < rows; i++) ts[i] = t[start + i];
-    const y = readF32(fwd(refTree(p!), freqs!.ref, arrayF32(xs, [m, d]), arrayF32(ts, [m, 1])));
+    // One time for all rows (what the samplers pass): a [1, 1] time, so that the embedding and
+    // its first-layer product are computed once and broadcast over the rows.
+    let ta: JaxArray;
+    if (typeof t === 'number') ta = arrayF32(Float32Array.of(t), [1, 1]);
+    else {
+      const ts = new Float32Array(m);
+      for (let i = 0; i < rows; i++) ts[i] = t[start + i];
+      ta = arrayF32(ts, [m, 1]);
+    }
+    const y = readF32(fwd(refTree(p!), freqs!.ref, arrayF32(xs, [m, d]), ta));
     for (let k = 0; k < rows * d; k++) out[start * d + k] = y[k];
   };
 

@@ -79,6 +79,7 @@ describe('compiled forward', () => {
     const x = normalBatch(keyFromSeed(10), 21, 6);
     const t = uniform(keyFromSeed(11), 21, 0.001, 1);
     expect(maxRelErr(net.predict(x, t).data, mlpForwardReference(cfg, params, x, t).data)).toBeLessThan(1e-3);
+    expect(maxRelErr(net.predict(x, 0.7).data, mlpForwardReference(cfg, params, x, 0.7).data)).toBeLessThan(1e-3);
     net.dispose();
   });
 
