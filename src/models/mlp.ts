@@ -137,14 +137,14 @@ export function frequencyArray(cfg: MlpConfig): JaxArray {
   return arrayF32(Float32Array.from(f), [1, f.length]);
 }
 
+/** Input dimensions up to this use broadcast multiply-adds instead of a matmul (see mlpApply). */
+const SMALL_DIM = 4;
+
 /**
  * The network on engine arrays, for use inside a traced (`jitTree`) function: `x` is `[n, dim]`,
  * `t` is `[n, 1]` (or `[1, 1]`: one time for all rows, broadcast), `freqs` is
  * `frequencyArray(cfg)`; returns `[n, dim]`. Non-consuming.
  */
-/** Input dimensions up to this use broadcast multiply-adds instead of a matmul (see mlpApply). */
-const SMALL_DIM = 4;
-
 export function mlpApply(p: EngineParams, freqs: JaxArray, x: JaxArray, t: JaxArray): JaxArray {
   const dim = x.shape[1];
   const inW = p.w[0].shape[0];
