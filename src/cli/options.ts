@@ -42,3 +42,12 @@ export function choiceParser(allowed: readonly string[]): (value: string) => str
     return value;
   };
 }
+
+/** A number in [0, 1). */
+export function parseUnitInterval(value: string): number {
+  const v = Number(value);
+  if (value.trim() === '' || !Number.isFinite(v) || v < 0 || v >= 1) {
+    throw new InvalidArgumentError(`expected a number in [0, 1), got '${value}'`);
+  }
+  return v;
+}

@@ -15,8 +15,9 @@ import { InputError } from '../../io/errors.js';
 import { writeNpy } from '../../io/npy.js';
 import { DATA_HELP, resolveTrainingData } from '../../io/training-data.js';
 import { defaultMlpConfig } from '../../models/mlp.js';
-import { createTrainer, defaultTrainConfig, initTrainState } from '../../models/train.js';
-import { choiceParser, parseNonNegativeInt, parsePositiveInt, parsePositiveNumber } from '../options.js';
+import { WEIGHTINGS } from '../../models/loss.js';
+import { type TrainConfig, createTrainer, defaultTrainConfig, initTrainState } from '../../models/train.js';
+import { choiceParser, parseNonNegativeInt, parsePositiveInt, parsePositiveNumber, parseUnitInterval } from '../options.js';
 import { ensureOutDir, stopwatch, writeResult } from '../output.js';
 import { createProgress } from '../progress.js';
 import { formatReport, reportModelSamples } from '../model-report.js';
@@ -28,6 +29,9 @@ interface TrainOptions {
   batch: number;
   lr?: number;
   parametrisation: 'noise' | 'mean' | 'score';
+  weighting: string;
+  diffusion: 'vp' | 'ddpm';
+  emaDecay: number;
   hidden: number;
   depth: number;
   checkpointEvery: number;
@@ -50,6 +54,9 @@ export function registerTrain(program: Command): void {
     .option('--batch <B>', 'minibatch size', parsePositiveInt, d.batch)
     .option('--lr <rate>', `peak learning rate [${d.lr}]`, parsePositiveNumber)
     .option('--parametrisation <kind>', 'network output: noise, mean or score', choiceParser(['noise', 'mean', 'score']), d.parametrisation)
+    .option('--weighting <w>', `time weighting of the loss: ${WEIGHTINGS.join(', ')}`, choiceParser(WEIGHTINGS), d.weighting)
+    .option('--diffusion <kind>', 'vp (continuous, b_min 0.1, b_max 20) or ddpm (1000 discrete steps, linear betas 1e-4..0.02)', choiceParser(['vp', 'ddpm']), d.diffusion.kind)
+    .option('--ema-decay <d>', 'EMA decay of the weights (the model that is sampled)', parseUnitInterval, d.emaDecay)
     .option('--hidden <H>', 'hidden width', parsePositiveInt, 128)
     .option('--depth <L>', 'hidden layers', parsePositiveInt, 3)
     .option('--checkpoint-every <N>', 'write a checkpoint every N steps (and at the end)', parsePositiveInt, 1000)
@@ -77,7 +84,11 @@ export function registerTrain(program: Command): void {
         }
         const data0 = resolveTrainingData(opts.data);
         const network = { ...defaultMlpConfig(data0.dim), hidden: opts.hidden, depth: opts.depth };
-        const train = { ...defaultTrainConfig(), batch: opts.batch, totalSteps: opts.steps, parametrisation: opts.parametrisation, ...(opts.lr ? { lr: opts.lr } : {}) };
+        const diffusion: TrainConfig['diffusion'] = opts.diffusion === 'ddpm' ? { kind: 'ddpm', steps: 1000, betaStart: 1e-4, betaEnd: 0.02 } : defaultTrainConfig().diffusion;
+        const train: TrainConfig = {
+          ...defaultTrainConfig(), batch: opts.batch, totalSteps: opts.steps, parametrisation: opts.parametrisation,
+          weighting: opts.weighting, diffusion, emaDecay: opts.emaDecay, ...(opts.lr ? { lr: opts.lr } : {}),
+        };
         run = {
           model: { format: 'tweedie-model', version: 1, network: { kind: 'mlp', ...network }, parametrisation: train.parametrisation, diffusion: train.diffusion, data: { source: data0.source, dim: data0.dim, normalisation: data0.normalisation } },
           train, steps: opts.steps, seed: opts.seed, checkpointEvery: opts.checkpointEvery,
