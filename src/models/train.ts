@@ -25,7 +25,7 @@ import type { Parametrisation } from '../diffusion/parametrisation.js';
 import { adamBiasCorrections, adamLeaf, clipFactor, globalNorm } from './adam.js';
 import { emaDecayAt, emaLeaf } from './ema.js';
 import {
-  checkWeighting, diffusionCoefficients, prepareBatch, type DiffusionConfig, type PreparedBatch,
+  checkWeighting, diffusionCoefficients, prepareBatch, type DiffusionConfig, type PreparedBatch, type TimeSampling,
 } from './loss.js';
 import { learningRate } from './lr.js';
 import {
@@ -57,6 +57,8 @@ export interface TrainConfig {
   weighting: string;
   /** Smallest training time of the continuous VP (`t ~ U[tMin, 1]`). */
   tMin: number;
+  /** Training-time distribution on the continuous VP: 'uniform' in t or 'logsnr' (see `loss.ts`). */
+  timeSampling?: TimeSampling;
   diffusion: DiffusionConfig;
 }
 

@@ -15,7 +15,7 @@ import { InputError } from '../../io/errors.js';
 import { writeNpy } from '../../io/npy.js';
 import { DATA_HELP, resolveTrainingData } from '../../io/training-data.js';
 import { defaultMlpConfig } from '../../models/mlp.js';
-import { WEIGHTINGS } from '../../models/loss.js';
+import { TIME_SAMPLINGS, type TimeSampling, WEIGHTINGS } from '../../models/loss.js';
 import { type TrainConfig, createTrainer, defaultTrainConfig, initTrainState } from '../../models/train.js';
 import { choiceParser, parseNonNegativeInt, parsePositiveInt, parsePositiveNumber, parseUnitInterval } from '../options.js';
 import { ensureOutDir, stopwatch, writeResult } from '../output.js';
@@ -30,6 +30,7 @@ interface TrainOptions {
   lr?: number;
   parametrisation: 'noise' | 'mean' | 'score';
   weighting: string;
+  timeSampling: TimeSampling;
   diffusion: 'vp' | 'ddpm';
   emaDecay: number;
   hidden: number;
@@ -55,6 +56,7 @@ export function registerTrain(program: Command): void {
     .option('--lr <rate>', `peak learning rate [${d.lr}]`, parsePositiveNumber)
     .option('--parametrisation <kind>', 'network output: noise, mean or score', choiceParser(['noise', 'mean', 'score']), d.parametrisation)
     .option('--weighting <w>', `time weighting of the loss: ${WEIGHTINGS.join(', ')}`, choiceParser(WEIGHTINGS), d.weighting)
+    .option('--time-sampling <s>', 'training times on the VP: uniform in t, or logsnr (uniform in log-SNR)', choiceParser(TIME_SAMPLINGS), d.timeSampling ?? 'uniform')
     .option('--diffusion <kind>', 'vp (continuous, b_min 0.1, b_max 20) or ddpm (1000 discrete steps, linear betas 1e-4..0.02)', choiceParser(['vp', 'ddpm']), d.diffusion.kind)
     .option('--ema-decay <d>', 'EMA decay of the weights (the model that is sampled)', parseUnitInterval, d.emaDecay)
     .option('--hidden <H>', 'hidden width', parsePositiveInt, 128)
@@ -87,7 +89,7 @@ export function registerTrain(program: Command): void {
         const diffusion: TrainConfig['diffusion'] = opts.diffusion === 'ddpm' ? { kind: 'ddpm', steps: 1000, betaStart: 1e-4, betaEnd: 0.02 } : defaultTrainConfig().diffusion;
         const train: TrainConfig = {
           ...defaultTrainConfig(), batch: opts.batch, totalSteps: opts.steps, parametrisation: opts.parametrisation,
-          weighting: opts.weighting, diffusion, emaDecay: opts.emaDecay, ...(opts.lr ? { lr: opts.lr } : {}),
+          weighting: opts.weighting, timeSampling: opts.timeSampling as TimeSampling, diffusion, emaDecay: opts.emaDecay, ...(opts.lr ? { lr: opts.lr } : {}),
         };
         run = {
           model: { format: 'tweedie-model', version: 1, network: { kind: 'mlp', ...network }, parametrisation: train.parametrisation, diffusion: train.diffusion, data: { source: data0.source, dim: data0.dim, normalisation: data0.normalisation } },
