@@ -1,0 +1,13 @@
+/**
+ * Baselines for ISSGM (SPEC §2): SNIR (sample p, weight by l, resample), DPS-style guidance through
+ * Tweedie's estimate, and TDS (twisted SMC with Tweedie twisting); with their shared parts:
+ * resampling from log-weights, score VJPs (exact for Gaussian / GMM scores, finite differences
+ * otherwise) and evaluation counting for equal-budget comparisons.
+ */
+export * from './resampling.js';
+export * from './counting.js';
+export * from './vjp.js';
+export * from './guidance.js';
+export * from './snir.js';
+export * from './dps.js';
+export * from './tds.js';
