@@ -160,7 +160,7 @@ function readGrad(src: string, r: unknown, n: number, dim: number): Float64Array
 
 /**
  * Load a weight module (see the module comment for the two forms) as a `LogWeight` of dimension
- * `dim`. The functions are tried once on two probe points at load time, so wrong exports and
+ * `dim`. The functions are tried once on `dim + 1` probe points at load time, so wrong exports and
  * wrong output shapes fail here rather than mid-sampling.
  */
 export async function loadWeightModule(path: string, opts: WeightModuleOptions): Promise<ModuleLogWeight> {
@@ -239,8 +239,10 @@ export async function loadWeightModule(path: string, opts: WeightModuleOptions):
     };
   }
 
-  // Probe: two points, shapes only (a weight may legitimately be non-finite at a probe point).
-  const probe: Batch = { n: 2, dim, data: Float64Array.from({ length: 2 * dim }, (_, k) => (k < dim ? 0.5 + 0.1 * k : -0.75 + 0.05 * k)) };
+  // Probe: dim + 1 points (a row count unlike the dimension, so reducing the wrong axis shows),
+  // shapes only (a weight may legitimately be non-finite at a probe point).
+  const pn = dim + 1;
+  const probe: Batch = { n: pn, dim, data: Float64Array.from({ length: pn * dim }, (_, k) => 0.5 * Math.sin(1.3 * k + 0.4)) };
   try {
     weight.valueAndGrad(probe);
   } catch (e) {
