@@ -63,14 +63,17 @@ export interface TrainConfig {
 }
 
 /**
- * Defaults: Adam 1e-3 with 200 warm-up steps and cosine decay to 1% over 10k steps, batch 1024
- * (the issue's PyTorch anchor), clipping at norm 1, EMA 0.999, noise parametrisation with the
- * DDPM simple loss, continuous VP (0.1, 20) with tMin = 1e-3.
+ * Defaults: Adam 3e-3 with 200 warm-up steps and cosine decay to 1% over 10k steps, batch 1024,
+ * clipping at norm 1, EMA 0.999, noise parametrisation with the DDPM simple loss, continuous VP
+ * (0.1, 20) with tMin = 1e-3 and log-SNR-uniform training times.
+ * Measured on 2spirals (JSD, 64x64 bins on [-4.5, 4.5]^2, 10,000 vs 10,000, floor 0.030; 10k
+ * steps, 1000 Euler–Maruyama steps): the issue's anchor settings (lr 1e-3, uniform t) 0.128;
+ * lr 3e-3 0.087; lr 3e-3 with log-SNR times 0.063 (PyTorch prototype) and 0.058 here.
  */
 export function defaultTrainConfig(): TrainConfig {
   return {
     batch: 1024,
-    lr: 1e-3,
+    lr: 3e-3,
     warmupSteps: 200,
     totalSteps: 10_000,
     lrSchedule: 'cosine',
@@ -81,6 +84,7 @@ export function defaultTrainConfig(): TrainConfig {
     parametrisation: 'noise',
     weighting: 'uniform',
     tMin: 1e-3,
+    timeSampling: 'logsnr',
     diffusion: { kind: 'vp', betaMin: 0.1, betaMax: 20 },
   };
 }
