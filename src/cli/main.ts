@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { isInputError } from '../io/errors.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEval } from './commands/eval.js';
+import { registerIssgm } from './commands/issgm.js';
 import { registerSample } from './commands/sample.js';
 import { registerTrain } from './commands/train.js';
 import { VERSION } from './output.js';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   registerSample(program);
   registerTrain(program);
+  registerIssgm(program);
   registerEval(program);
   registerDemo(program);
   return program;

@@ -2,3 +2,4 @@ export * from './render.js';
 export * from './scatter.js';
 export * from './histogram.js';
 export * from './heatmap.js';
+export * from './panel.js';

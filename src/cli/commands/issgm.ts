@@ -1,0 +1,203 @@
+/**
+ * `tweedie issgm --model DIR|exact:NAME --weight W`: samples of `q ∝ l p` by ISSGM (eq. 16) from a
+ * score model of `p` — a trained model or the exact diffused score of a built-in mixture — with
+ * ground truth by accept/reject from exact samples of `p`, JSD/W2 against it next to the floor,
+ * `E_p[l]`, `E_q[l]`, the ESS of `l` under `p`, and plots: `p` vs `q` samples and the paper's
+ * Fig. 2 panel (histograms of `E[x0 | xt]` along the reverse process for `p` and `q`).
+ */
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import type { Batch } from '../../core/batch.js';
+import { foldIn, keyFromSeed, split } from '../../core/key.js';
+import type { LogWeight, ScoreModel } from '../../core/types.js';
+import { sampleReverseSDE } from '../../diffusion/em.js';
+import { VPSDE } from '../../diffusion/vp.js';
+import { compareSamples, type MetricName } from '../../evaluate/compare.js';
+import { loadModel } from '../../io/checkpoint.js';
+import { InputError } from '../../io/errors.js';
+import { writeNpy } from '../../io/npy.js';
+import { resolveTrainingData } from '../../io/training-data.js';
+import { loadWeightModule } from '../../io/weight-module.js';
+import { acceptReject, boundFromSample, expectedWeight } from '../../issgm/ground-truth.js';
+import { sampleIssgm } from '../../issgm/sampler.js';
+import { floorValues, parseWeightSpec } from '../../issgm/weights.js';
+import { essFromLogWeights } from '../../metrics/ess.js';
+import { loadNetworkScoreModel } from '../../models/mlp.js';
+import { histogramPanelPlot, type PanelCell } from '../../plot/panel.js';
+import { scatterPlot } from '../../plot/scatter.js';
+import { exactScoreNames, getMixture } from '../../targets/registry.js';
+import { modelSde } from '../model-sampling.js';
+import { TOY_HISTOGRAM } from '../model-report.js';
+import { parseNonNegativeInt, parsePositiveInt, parsePositiveNumber } from '../options.js';
+import { ensureOutDir, stopwatch, writeResult } from '../output.js';
+import { createProgress } from '../progress.js';
+
+interface IssgmCliOptions {
+  model: string;
+  weight: string;
+  n: number;
+  steps: number;
+  eps0: number;
+  floor: number;
+  bins: number;
+  range: number;
+  panelTimes: number;
+  seed: number;
+  out: string;
+  quiet: boolean;
+}
+
+interface BaseModel {
+  description: string;
+  score: ScoreModel;
+  sde: VPSDE;
+  /** Exact samples of `p` for the ground truth. */
+  sampleP: (key: ReturnType<typeof keyFromSeed>, n: number) => Batch;
+  dispose(): void;
+}
+
+async function loadBase(spec: string): Promise<BaseModel> {
+  if (spec.startsWith('exact:')) {
+    const name = spec.slice('exact:'.length);
+    if (!exactScoreNames().includes(name)) {
+      throw new InputError(`'${spec}': no exact score for '${name}'; exact scores exist for ${exactScoreNames().map((n) => `exact:${n}`).join(', ')}`);
+    }
+    const mixture = getMixture(name);
+    const sde = new VPSDE({ betaMin: 0.1, betaMax: 20 });
+    return { description: `exact diffused score of ${name}`, score: mixture.diffusedScore(sde), sde, sampleP: (k, n) => mixture.sample(k, n), dispose() {} };
+  }
+  const { config, params, step } = loadModel(spec);
+  const sde = modelSde(config);
+  const net = await loadNetworkScoreModel(config.network, params, config.parametrisation, sde);
+  const data = resolveTrainingData(config.data.source);
+  return {
+    description: `trained model ${spec} (step ${step}, data ${config.data.source})`,
+    score: net, sde, sampleP: (k, n) => data.reference(k, n), dispose: () => net.dispose(),
+  };
+}
+
+async function loadWeight(spec: string, dim: number): Promise<LogWeight & { name: string }> {
+  if (/\.(mjs|js)$/.test(spec)) return Object.assign(await loadWeightModule(spec, { dim }), { name: spec });
+  return Object.assign(parseWeightSpec(spec, dim), { name: spec });
+}
+
+export function registerIssgm(program: Command): void {
+  program
+    .command('issgm')
+    .description('importance sampling of q ∝ l·p with a score model of p, training-free (ISSGM, eq. 16), judged against accept/reject ground truth')
+    .requiredOption('--model <DIR|exact:NAME>', `a trained model folder, or the exact score of ${exactScoreNames().map((n) => `exact:${n}`).join(', ')}`)
+    .requiredOption('--weight <W>', "weight l(x): norm2 (|x|^2), sum2 (sum x + 2), tilt:a1,a2,... (exp(a.x)), sigmoid:a1,...,b, or a module FILE.mjs exporting logWeight(x, np) or value(rows) and grad(rows)")
+    .option('--n <N>', 'number of samples', parsePositiveInt, 10_000)
+    .option('--steps <S>', 'reverse-SDE (Euler–Maruyama) steps', parsePositiveInt, 1000)
+    .option('--eps0 <e>', 'finite-difference step of the Hessian-vector product, eps = eps0 / max(1, |g|)', parsePositiveNumber, 1e-3)
+    .option('--floor <m>', 'floor of l: log l = log max(l, m)', parsePositiveNumber, 1e-6)
+    .option('--bins <B>', 'JSD histogram bins per axis (2-D)', parsePositiveInt, TOY_HISTOGRAM.bins)
+    .option('--range <L>', 'JSD histogram square [-L, L]^2 (2-D)', parsePositiveNumber, TOY_HISTOGRAM.range)
+    .option('--panel-times <K>', 'columns of the Fig. 2 panel (0: no panel)', parseNonNegativeInt, 5)
+    .option('--seed <S>', 'random seed', parseNonNegativeInt, 0)
+    .option('--out <DIR>', 'output folder', 'runs/issgm')
+    .option('--quiet', 'no progress output', false)
+    .addHelpText('after', '\nExamples:\n  tweedie issgm --model exact:8gaussians --weight tilt:1,0.5 --out runs/issgm-8g\n  tweedie issgm --model runs/spirals --weight norm2 --n 10000 --out runs/issgm-spiral\n  tweedie issgm --model runs/spirals --weight ./my-weight.mjs --out runs/issgm-mine\n')
+    .action(async (opts: IssgmCliOptions) => {
+      const clock = stopwatch();
+      const base = await loadBase(opts.model);
+      try {
+        await runIssgm(opts, base, clock);
+      } finally {
+        base.dispose();
+      }
+    });
+}
+
+async function runIssgm(opts: IssgmCliOptions, base: BaseModel, clock: () => number): Promise<void> {
+  const dim = base.score.dim;
+  const weight = await loadWeight(opts.weight, dim);
+  const [kQ, kP, kGt, kFloor, kMetric, kBound] = split(keyFromSeed(opts.seed), 6);
+  const panelAt = new Set<number>();
+  for (let j = 0; j < opts.panelTimes; j++) panelAt.add(Math.round((j * opts.steps) / Math.max(1, opts.panelTimes - 1)));
+  const panels: PanelCell[] = [];
+  const record = (row: string) => (info: { step: number; t: number; x0hat?: Batch }) => {
+    if (panelAt.has(info.step) && info.x0hat && dim >= 2) panels.push({ row, column: `t = ${info.t.toFixed(3)}`, points: info.x0hat });
+  };
+
+  // 1. ISSGM samples of q (eq. 16), and plain reverse-SDE samples of p with the same key stream.
+  const progressQ = createProgress('issgm', opts.steps, { quiet: opts.quiet });
+  const q = sampleIssgm(kQ, base.score, weight, base.sde, {
+    n: opts.n, steps: opts.steps, eps0: opts.eps0, floor: opts.floor,
+    callback: (info) => { progressQ.tick(Math.min(opts.steps, info.step + 1)); record('q (ISSGM)')(info); },
+  });
+  progressQ.finish();
+  const issgmSeconds = clock();
+  const progressP = createProgress('p (reverse SDE)', opts.steps, { quiet: opts.quiet });
+  const p = sampleReverseSDE(kP, base.score, base.sde, {
+    n: opts.n, steps: opts.steps,
+    callback: (info) => { progressP.tick(Math.min(opts.steps, info.step + 1)); record('p')(info); },
+  });
+  progressP.finish();
+
+  // 2. Ground truth: accept/reject from exact samples of p, two independent sets (one for the floor).
+  const pool = base.sampleP(kBound, Math.max(opts.n, 20_000));
+  const M = boundFromSample(pool, weight, { floor: opts.floor, margin: 1.5 });
+  const gt = acceptReject(kGt, { dim, sample: base.sampleP }, weight, { n: opts.n, M, floor: opts.floor });
+  const gtFloor = acceptReject(kFloor, { dim, sample: base.sampleP }, weight, { n: opts.n, M, floor: opts.floor });
+
+  // 3. Metrics.
+  const metricNames: MetricName[] = dim === 2 ? ['jsd', 'w2'] : ['w2', 'mean'];
+  const protocol = { metrics: metricNames, bins: opts.bins, range: opts.range, maxTransportPoints: 2000 };
+  const [km1, km2] = split(kMetric, 2);
+  const vsTruth = compareSamples(km1, q.samples, gt.samples, protocol);
+  const floor = compareSamples(km2, gtFloor.samples, gt.samples, protocol);
+  const pExact = base.sampleP(foldIn(kBound, 1), opts.n);
+  const logL = floorValues(weight.value(pExact), opts.floor);
+  const metrics = {
+    ...vsTruth.metrics,
+    E_q_l_issgm: expectedWeight(q.samples, weight, { floor: opts.floor }).mean,
+    E_q_l_truth: expectedWeight(gt.samples, weight, { floor: opts.floor }).mean,
+    E_p_l_model: expectedWeight(p, weight, { floor: opts.floor }).mean,
+    E_p_l_exact: expectedWeight(pExact, weight, { floor: opts.floor }).mean,
+    ess_of_l_under_p: essFromLogWeights(logL),
+    floored_fraction_of_p: gt.flooredFraction,
+  };
+
+  // 4. Outputs.
+  const dir = ensureOutDir(opts.out);
+  writeNpy(join(dir, 'samples.npy'), q.samples);
+  writeNpy(join(dir, 'p_samples.npy'), p);
+  writeNpy(join(dir, 'ground_truth.npy'), gt.samples);
+  const plots: string[] = [];
+  if (dim >= 2) {
+    const lim = dim === 2 ? opts.range : undefined;
+    const series = [{ name: 'p (reverse SDE)', points: p }, { name: 'q (ISSGM)', points: q.samples }, { name: 'q (ground truth)', points: gt.samples }];
+    const title = `ISSGM, l = ${weight.name}: ${base.description}`;
+    for (const f of ['samples.png', 'samples.svg']) await scatterPlot(join(dir, f), series, { title, layout: 'panels', ...(lim ? { range: [-lim, lim] as const } : {}) });
+    plots.push('samples.png');
+    if (panels.length > 0) {
+      panels.sort((a, b) => Number(a.row !== 'p') - Number(b.row !== 'p')); // p on top, q below (stable)
+      const panelOpts = { title: `E[x0 | xt] along the reverse process (Fig. 2), l = ${weight.name}`, bins: 48, range: lim ?? 50 };
+      for (const f of ['fig2_panel.png', 'fig2_panel.svg']) await histogramPanelPlot(join(dir, f), panels, panelOpts);
+      plots.push('fig2_panel.png');
+    }
+  }
+  writeResult(dir, {
+    command: 'issgm',
+    seed: opts.seed,
+    config: {
+      model: opts.model, base: base.description, weight: weight.name, n: opts.n, steps: opts.steps,
+      sde: { type: 'vp', betaMin: base.sde.betaMin, betaMax: base.sde.betaMax },
+      issgm: q.diagnostics.options, groundTruth: { method: 'accept/reject from exact samples of p', M, proposals: gt.proposals, acceptanceRate: gt.acceptanceRate, exceedances: gt.exceedances },
+      protocol: { ...protocol, ...vsTruth.protocol },
+    },
+    metrics,
+    floor: floor.metrics,
+    outputs: { samples: 'samples.npy', p: 'p_samples.npy', groundTruth: 'ground_truth.npy', plots: plots.join(',') },
+    timings: { issgmSeconds, totalSeconds: clock() },
+    notes: [...q.diagnostics.warnings, ...gt.warnings],
+  });
+  const fmt = (v: number) => v.toPrecision(4);
+  const lines = Object.keys(vsTruth.metrics).map((k) => `  ${k.padEnd(6)} ${fmt(vsTruth.metrics[k]).padStart(9)}   floor ${fmt(floor.metrics[k]).padStart(9)}`);
+  process.stdout.write(
+    `ISSGM with l = ${weight.name} on ${base.description}: ${opts.n} samples, ${opts.steps} steps\n${lines.join('\n')}\n` +
+    `  E_p[l] ${fmt(metrics.E_p_l_exact)} (exact p), ${fmt(metrics.E_p_l_model)} (model p);  E_q[l] ${fmt(metrics.E_q_l_issgm)} (ISSGM), ${fmt(metrics.E_q_l_truth)} (ground truth)\n` +
+    `${q.diagnostics.warnings.map((w) => `  warning: ${w}\n`).join('')}wrote ${dir}/{samples.npy,p_samples.npy,ground_truth.npy,${plots.join(',')},result.json}\n`,
+  );
+}
