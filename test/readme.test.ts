@@ -4,12 +4,18 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fromRows } from '../src/core/batch.js';
+import { initEngine } from '../src/core/engine.js';
+import { loadWeightModule } from '../src/io/weight-module.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-const examples = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
+const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
+const examples = blocks.filter((b) => b.includes("from 'tweedie'"));
+const weightModules = blocks.filter((b) => b.includes('export function logWeight'));
 
 describe('README', () => {
   it('has a quick start whose scripts exist', () => {
@@ -33,4 +39,20 @@ describe('README', () => {
     }
   });
   it('has at least one library example', () => expect(examples.length).toBeGreaterThan(0));
+  it('shows a weight module that loads and whose value and gradient are those of l = 1 + x1^2', async () => {
+    expect(weightModules.length).toBe(1);
+    const file = join(tmpdir(), `readme-weight-${process.pid}.mjs`);
+    writeFileSync(file, weightModules[0]);
+    try {
+      await initEngine();
+      const w = await loadWeightModule(file, { dim: 2 });
+      const { value, grad } = w.valueAndGrad(fromRows([[2, 5], [-1, 0]]));
+      expect(value[0]).toBeCloseTo(Math.log(5), 5);
+      expect(value[1]).toBeCloseTo(Math.log(2), 5);
+      expect(grad.data[0]).toBeCloseTo(4 / 5, 5); // d/dx1 log(1 + x1^2) = 2 x1 / (1 + x1^2)
+      expect(grad.data[1]).toBeCloseTo(0, 6);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  });
 });
