@@ -8,7 +8,7 @@
  * bench/results/toy-quality.json and prints a Markdown table. Minutes per dataset.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,8 @@ const extra = arg('steps') ? ['--steps', arg('steps')!] : [];
 const rows: Record<string, unknown>[] = [];
 for (const data of datasets) {
   const out = join(ROOT, 'bench/runs/quality', data);
+  // Fresh output: the bench measures the defaults from scratch (the trained models stay for inspection).
+  rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const t0 = Date.now();
   const r = spawnSync(process.execPath, [CLI, 'train', '--data', data, '--eval-samples', '10000', '--out', out, ...extra], {
@@ -44,8 +46,6 @@ for (const data of datasets) {
     trainSeconds: res.timings.trainSeconds,
     totalSeconds: (Date.now() - t0) / 1000,
   });
-  // Fresh output next time: the bench measures defaults from scratch.
-  spawnSync('rm', ['-rf', out]);
 }
 const header = '| data | steps | JSD | floor | JSD / floor | W2 | floor | train s |\n|---|---|---|---|---|---|---|---|';
 const lines = rows.map((r: any) =>
