@@ -11,3 +11,4 @@ export * from './guidance.js';
 export * from './snir.js';
 export * from './dps.js';
 export * from './tds.js';
+export * from './flow.js';
