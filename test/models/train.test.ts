@@ -266,3 +266,20 @@ describe('learning', () => {
     tr.dispose?.();
   });
 });
+
+describe('numerical safety of the activation', () => {
+  it('a unit with a huge negative pre-activation gives a finite gradient (no NaN from exp overflow in SiLU)', async () => {
+    const cfg = cfgWith({ clipNorm: 1, weighting: 'uniform' });
+    const state = initTrainState(keyFromSeed(41), small, cfg);
+    // First-layer bias of unit 0 at -1000: its pre-activation is ~ -1000 for every input. jax-js's
+    // plain silu, z / (1 + exp(-z)), has a NaN gradient there (exp(1000) overflows float32).
+    const b0 = Object.keys(state.params).find((k) => k.startsWith('layers.0.bias'))!;
+    state.params[b0].data[0] = -1000;
+    const tr = await createTrainer(small, cfg, state);
+    const r = tr.step(gaussianBatch(keyFromSeed(42), 64), keyFromSeed(43));
+    expect(r.skipped, r.reason).toBe(false);
+    expect(Number.isFinite(r.gradNorm)).toBe(true);
+    expect(Number.isFinite(r.loss)).toBe(true);
+    tr.dispose?.();
+  });
+});
