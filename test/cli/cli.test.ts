@@ -115,7 +115,7 @@ describe('tweedie eval', () => {
 
 describe('tweedie demo', () => {
   it('runs reverse diffusion of GMM-40 and writes samples, metrics with the floor, and plots', () => {
-    const r = tweedie('demo', '--n', '200', '--steps', '200', '--out', 'd');
+    const r = tweedie('demo', '--gmm40', '--n', '200', '--steps', '200', '--out', 'd');
     expect(r.code, r.stderr).toBe(0);
     const res = result('d');
     for (const k of ['w1', 'w2', 'tvd', 'mean_l2']) {

@@ -32,7 +32,7 @@ import { parseNonNegativeInt, parsePositiveInt, parsePositiveNumber } from '../o
 import { ensureOutDir, stopwatch, writeResult } from '../output.js';
 import { createProgress } from '../progress.js';
 
-interface IssgmCliOptions {
+export interface IssgmCliOptions {
   model: string;
   weight: string;
   n: number;
@@ -98,15 +98,18 @@ export function registerIssgm(program: Command): void {
     .option('--out <DIR>', 'output folder', 'runs/issgm')
     .option('--quiet', 'no progress output', false)
     .addHelpText('after', '\nExamples:\n  tweedie issgm --model exact:8gaussians --weight tilt:1,0.5 --out runs/issgm-8g\n  tweedie issgm --model runs/spirals --weight norm2 --n 10000 --out runs/issgm-spiral\n  tweedie issgm --model runs/spirals --weight ./my-weight.mjs --out runs/issgm-mine\n')
-    .action(async (opts: IssgmCliOptions) => {
-      const clock = stopwatch();
-      const base = await loadBase(opts.model);
-      try {
-        await runIssgm(opts, base, clock);
-      } finally {
-        base.dispose();
-      }
-    });
+    .action(issgmCommand);
+}
+
+/** The whole `issgm` command on already-parsed options (also what `tweedie demo` runs). */
+export async function issgmCommand(opts: IssgmCliOptions): Promise<void> {
+  const clock = stopwatch();
+  const base = await loadBase(opts.model);
+  try {
+    await runIssgm(opts, base, clock);
+  } finally {
+    base.dispose();
+  }
 }
 
 async function runIssgm(opts: IssgmCliOptions, base: BaseModel, clock: () => number): Promise<void> {
