@@ -27,6 +27,13 @@
  * on ONE flat float32 parameter vector, like `models/train.ts`. The fitted flow is then evaluated
  * in plain float64 TS (`logDensity`, `forward`, `inverse`, `sample`), which also gives the
  * inverse (sampling) direction the training never needs.
+ *
+ * MEASURED (2 shared cores, another benchmark running; exact data samples as `p`, 10,000 of them,
+ * JSD on 64 x 64 bins against 10,000 accept/reject samples of q, floor = JSD between two such sets):
+ * defaults (6 layers, 2 x 64 SiLU, 8 bins, 2000 steps of 512, lr 2e-3) fit in 38-49 s and draw
+ * 10,000 samples in 1-1.7 s; JSD 0.046 (floor 0.031) on 2spirals with |x|^2, 0.032 (0.024) with
+ * x1 + x2 + 2, 0.033 (0.029) and 0.030 (0.023) on pinwheel. Half the steps (1000, lr 4e-3) took
+ * 19-22 s for JSD 0.048, 0.034, 0.033, 0.031.
  */
 import { makeBatch, type Batch } from '../core/batch.js';
 import {

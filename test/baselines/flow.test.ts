@@ -9,8 +9,8 @@
  *  - moments: the error of a flow-sample moment against the truth is (data error: the fit's target
  *    is the empirical law of N weighted samples, variance S_jj / ESS for a mean) + (flow-sample
  *    error, S_jj / m) + a fit allowance for what a few hundred Adam steps leave. The allowances were
- *    set at ~2x the largest deviation beyond the Monte-Carlo part measured over 5 seeds when the
- *    test was written (stated at each test).
+ *    set at ~2x the largest deviation of the flow from its training data's (weighted) moments
+ *    measured over 5 other seeds when the test was written (stated at each test).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeBatch, type Batch } from '../../src/core/batch.js';
@@ -116,14 +116,16 @@ describe('a fitted flow as a density (8gaussians, uniform weights)', () => {
     gridMass = p.reduce((s, v) => s + v, 0) * h * h;
   });
 
-  it('is normalised: grid integral + sampled mass outside the box = 1 within 0.01', () => {
-    // Tolerance: the midpoint rule's error for components of std 0.35 at h = 0.08 is ~h^2 f''/24f
-    // ~ 0.2% of the mass; the outside mass is a Monte-Carlo fraction (SE below 1e-3 here).
+  it('is normalised: grid integral + sampled mass outside the box = 1 within 0.003', () => {
+    // Measured when written: grid 1.00023 + outside 0.00025 (h = 0.08); 0.99979 + 0.00025 at
+    // h = 0.04; 0.99996 on [-12, 12]^2 at h = 0.04 with nothing sampled outside. Tolerance: the
+    // midpoint rule's O(h^2) error (~2e-4 here) and the outside fraction's Monte-Carlo SE (~1e-4),
+    // with a wide margin; an unnormalised flow (a wrong log-determinant) misses by far more.
     const s = flow.sample(keyFromSeed(13), 20000);
     let outside = 0;
     for (let i = 0; i < s.n; i++) if (Math.abs(s.data[2 * i]) >= R || Math.abs(s.data[2 * i + 1]) >= R) outside++;
     const out = outside / s.n;
-    expect(Math.abs(gridMass + out - 1)).toBeLessThan(0.01);
+    expect(Math.abs(gridMass + out - 1)).toBeLessThan(0.003);
   });
 
   it('sampling agrees with the density: region masses from the grid vs sample fractions', () => {
@@ -207,13 +209,14 @@ describe('cross-entropy fits on a Gaussian p = N(mu, S)', () => {
     const { flow } = await fitFlowCem(keyFromSeed(22), x, constantWeight(2), { ...SMALL, steps: 300, lr: 5e-3 });
     const got = meanAndCov(flow.sample(keyFromSeed(23), m));
     // Mean: SE^2 = S_jj (1/N + 1/m); covariance entry: SE^2 = (S_ii S_jj + S_ij^2)(1/N + 1/m).
-    // Fit allowance 0.02 (mean) and 0.04 (covariance): measured beyond-Monte-Carlo deviations were
-    // below 0.01 / 0.02 over 5 seeds.
+    // Fit allowance 0.035 (mean) and 0.06 (covariance): over 5 other seeds the flow's moments
+    // (from 200,000 flow samples) deviated from the data's own by at most 0.017 (mean) and 0.027
+    // (covariance): what 300 Adam steps leave, beyond Monte Carlo.
     const f = 1 / N + 1 / m;
-    for (let j = 0; j < 2; j++) expect(Math.abs(got.mean[j] - mu[j])).toBeLessThan(Z * Math.sqrt(S[3 * j] * f) + 0.02);
+    for (let j = 0; j < 2; j++) expect(Math.abs(got.mean[j] - mu[j])).toBeLessThan(Z * Math.sqrt(S[3 * j] * f) + 0.035);
     for (let a = 0; a < 2; a++) for (let b = 0; b < 2; b++) {
       const se = Math.sqrt((S[3 * a] * S[3 * b] + S[2 * a + b] ** 2) * f);
-      expect(Math.abs(got.cov[2 * a + b] - S[2 * a + b])).toBeLessThan(Z * se + 0.04);
+      expect(Math.abs(got.cov[2 * a + b] - S[2 * a + b])).toBeLessThan(Z * se + 0.06);
     }
   });
 
@@ -231,13 +234,20 @@ describe('cross-entropy fits on a Gaussian p = N(mu, S)', () => {
     expect(ess).toBeGreaterThan(600);
     const got = meanAndCov(fit.flow.sample(keyFromSeed(33), m));
     // The weighted-sample mean has variance ~ S_jj / ESS; the flow's samples add S_jj / m.
-    // Fit allowance 0.03 (measured beyond-Monte-Carlo deviations below 0.015 over 5 seeds).
+    // Fit allowance 0.045: over 5 other seeds the flow's mean (200,000 flow samples) deviated
+    // from the weighted sample mean by at most 0.022, while the weighted mean itself deviated from
+    // q's by up to 0.061 (ESS 885..1333), which the ESS term covers (4.5 SE = 0.14).
     for (let j = 0; j < 2; j++) {
       const se = Math.sqrt(S[3 * j] * (1 / ess + 1 / m));
-      expect(Math.abs(got.mean[j] - q.mean[j])).toBeLessThan(Z * se + 0.03);
+      expect(Math.abs(got.mean[j] - q.mean[j])).toBeLessThan(Z * se + 0.045);
     }
-    // The covariance is unchanged by the tilt; looser (the tilt's weights are uneven).
-    for (let k = 0; k < 4; k++) expect(Math.abs(got.cov[k] - S[k])).toBeLessThan(0.15);
+    // The covariance is unchanged by the tilt: Gaussian SE of a covariance entry with the ESS in
+    // place of the sample size, plus the same 0.06 allowance as above (over 5 other seeds the
+    // largest deviation was 0.153, on S_00 at ESS 1333, where this tolerance is 0.24).
+    for (let a2 = 0; a2 < 2; a2++) for (let b = 0; b < 2; b++) {
+      const se = Math.sqrt((S[3 * a2] * S[3 * b] + S[2 * a2 + b] ** 2) * (1 / ess + 1 / m));
+      expect(Math.abs(got.cov[2 * a2 + b] - S[2 * a2 + b])).toBeLessThan(Z * se + 0.06);
+    }
   });
 });
 
