@@ -37,6 +37,23 @@ export function splineParamCount(bins: number): number {
   return 3 * bins - 1;
 }
 
+/**
+ * `log(1 + e^v)` as `max(v, 0) + log1p(e^-|v|)`: jax-js's `nn.softplus` is `log(exp(v) + 1)`,
+ * whose value overflows to Infinity and whose gradient is NaN (Inf / Inf) for float32 v > 88.
+ */
+function softplusEngine(v: JaxArray): JaxArray {
+  return np.add(np.maximum(v, 0), np.log1p(np.exp(np.negative(np.abs(v)))));
+}
+
+/**
+ * SiLU `z sigmoid(z)` with a finite gradient for any z: the argument of `exp` clipped at +-60,
+ * which changes no float32 value (the same fix as `models/mlp.ts`, where jax-js's `nn.silu` gave
+ * NaN gradients for z < -88 through `0 * Infinity`).
+ */
+function siluEngine(z: JaxArray): JaxArray {
+  return np.multiply(z, np.reciprocal(np.add(np.exp(np.negative(np.clip(z, -60, 60))), 1)));
+}
+
 function derivativeShift(minD: number): number {
   return Math.log(Math.expm1(1 - minD));
 }
@@ -61,7 +78,7 @@ export function rqSplineEngine(cfg: SplineConfig, x: JaxArray, u: JaxArray): { y
   // Left knots x_k = cumsum_k - w_k - B (x_0 = -B exactly).
   const xLo = np.subtract(np.subtract(np.cumsum(w, -1), w), B);
   const yLo = np.subtract(np.subtract(np.cumsum(h, -1), h), B);
-  const dIn = np.add(nn.softplus(np.add(ud, derivativeShift(cfg.minDerivative))), cfg.minDerivative); // [n, K-1]
+  const dIn = np.add(softplusEngine(np.add(ud, derivativeShift(cfg.minDerivative))), cfg.minDerivative); // [n, K-1]
   const one = np.ones([n, 1], { dtype: x.dtype });
   const zero = np.zeros([n, 1], { dtype: x.dtype });
   const dLo = np.concatenate([one, dIn], -1);
@@ -286,9 +303,9 @@ export function conditionerEngine(p: { w: JaxArray[]; b: JaxArray[] }, cols: Jax
   } else {
     z = np.add(np.matmul(np.concatenate(cols, -1), W0), p.b[0]);
   }
-  let h = nn.silu(z);
+  let h = siluEngine(z);
   const L = p.w.length - 1;
-  for (let l = 1; l < L; l++) h = nn.silu(np.add(np.matmul(h, p.w[l]), p.b[l]));
+  for (let l = 1; l < L; l++) h = siluEngine(np.add(np.matmul(h, p.w[l]), p.b[l]));
   return np.add(np.matmul(h, p.w[L]), p.b[L]);
 }
 

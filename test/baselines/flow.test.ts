@@ -16,8 +16,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { makeBatch, type Batch } from '../../src/core/batch.js';
 import { keyFromSeed, normal, uniform } from '../../src/core/key.js';
 import type { LogWeight } from '../../src/core/types.js';
-import { fitFlowCem, flowBaseline, flowLogDensityEngineCheck, type Flow, type FlowFit } from '../../src/baselines/flow.js';
-import { rqSplineForward, rqSplineInverse, splineKnots, type SplineConfig } from '../../src/baselines/flow-spline.js';
+import {
+  fitFlowCem, flowBaseline, flowLogDensityEngine, flowLogDensityEngineCheck, makeFlow, type Flow, type FlowFit,
+} from '../../src/baselines/flow.js';
+import {
+  couplingSpecs, flowLayout, rqSplineForward, rqSplineInverse, splineKnots, type SplineConfig,
+} from '../../src/baselines/flow-spline.js';
+import { arrayF32, jitTree, np, readF32, valueAndGradTree, type JaxArray } from '../../src/core/engine.js';
 import { tiltWeight } from '../../src/issgm/weights.js';
 import { essFromLogWeights } from '../../src/metrics/ess.js';
 import { meanAndCov } from '../../src/metrics/moments.js';
@@ -278,6 +283,30 @@ describe('determinism, options and bad input', () => {
       minibatch: 'resample', base: 'standard-normal', tails: 'linear',
     });
     expect(r.samples.data.every(Number.isFinite)).toBe(true);
+  });
+
+  it('the training gradient stays finite for extreme parameters (large pre-activations and spline logits)', async () => {
+    const { options } = await fitFlowCem(keyFromSeed(46), x, constantWeight(2), { ...tiny, steps: 1 });
+    const specs = couplingSpecs(2, options.layers);
+    const layout = flowLayout(specs, options.hidden, options.depth, options.bins);
+    // Parameters ~ N(0, 100^2): hidden pre-activations and softplus arguments of order 1e3-1e4,
+    // where jax-js's own silu and softplus overflow in float32 (NaN gradients).
+    const flat = Float32Array.from(normal(keyFromSeed(47), layout.size), (v) => 100 * v);
+    const shift = Float64Array.of(0, 0);
+    const scale = Float64Array.of(1, 1);
+    const pts = Float32Array.from(normal(keyFromSeed(48), 64 * 2), (v) => 2 * v);
+    const f = jitTree((p: JaxArray, xa: JaxArray) => {
+      const [v, g] = valueAndGradTree((q: JaxArray) => np.sum(flowLogDensityEngine(options, specs, layout, shift, scale, q, xa)))(p);
+      return [np.add(v, 0), g] as [JaxArray, JaxArray];
+    });
+    const [v, g] = f(arrayF32(flat, [layout.size]), arrayF32(pts, [64, 2]));
+    f.dispose();
+    expect(Number.isFinite(readF32(v)[0])).toBe(true);
+    expect(readF32(g).every(Number.isFinite)).toBe(true);
+    // And the float64 flow with these parameters is still a bijection with finite log-density.
+    const flow = makeFlow(options, { flat, shift, scale });
+    const lq = flow.logDensity(makeBatch(64, 2, Float64Array.from(pts)));
+    expect(lq.every(Number.isFinite)).toBe(true);
   });
 
   it('floors and counts non-positive and non-finite weights; rejects bad dimensions', async () => {
