@@ -8,7 +8,8 @@
  * bench/runs/quality/<dataset>/ (or `--models DIR`). Ground truth: accept/reject from exact data
  * samples. Budget: every method gets the network evaluations ISSGM uses (2 per step per
  * sample): SNIR a pool of 2N p-samples, DPS the finite-difference VJP (3 per step), TDS K = 2
- * particles per output sample.
+ * particles per output sample; the flow (rational-quadratic spline coupling, fitted by the
+ * cross-entropy method to N data samples of p weighted by l) uses no score evaluations.
  *
  * Run: `npm run bench:issgm [-- --seeds 5 --n 10000 --steps 1000 --datasets ... --methods ...]`.
  * Writes bench/results/issgm-tables.json and prints the Markdown tables.
@@ -23,6 +24,7 @@ import type { LogWeight, ScoreModel } from '../core/types.js';
 import { dps } from '../baselines/dps.js';
 import { snir } from '../baselines/snir.js';
 import { tds } from '../baselines/tds.js';
+import { flowBaseline } from '../baselines/flow.js';
 import type { VPSDE } from '../diffusion/vp.js';
 import { loadModel } from '../io/checkpoint.js';
 import { resolveTrainingData } from '../io/training-data.js';
@@ -42,12 +44,12 @@ const seeds = Number(arg('seeds', '5'));
 const n = Number(arg('n', '10000'));
 const steps = Number(arg('steps', '1000'));
 const datasets = arg('datasets', 'circles,2spirals,pinwheel,8gaussians').split(',');
-const methods = arg('methods', 'issgm,snir,dps,tds').split(',');
+const methods = arg('methods', 'issgm,snir,dps,tds,flow').split(',');
 const modelsDir = arg('models', join(ROOT, 'bench/runs/quality'));
 const WEIGHTS = { l1: 'norm2', l2: 'sum2' } as const;
 const PROTOCOL = { bins: 64, range: 4.5 };
 
-type Method = (key: Key, model: ScoreModel, w: LogWeight, sde: VPSDE) => { samples: Batch; evaluationsPerSample: number };
+type Method = (key: Key, model: ScoreModel, w: LogWeight, sde: VPSDE, pData: Batch) => Promise<{ samples: Batch; evaluationsPerSample: number }> | { samples: Batch; evaluationsPerSample: number };
 const METHODS: Record<string, Method> = {
   issgm: (key, model, w, sde) => {
     const r = sampleIssgm(key, model, w, sde, { n, steps });
@@ -60,6 +62,12 @@ const METHODS: Record<string, Method> = {
   dps: (key, model, w, sde) => {
     const r = dps(key, model, w, sde, { n, steps });
     return { samples: r.samples, evaluationsPerSample: r.evaluations.scoreRows / n };
+  },
+  // The paper's baseline kind: a flow fitted to q by the cross-entropy method from n data samples of p
+  // (no network evaluations of the score model; its cost is the fit time).
+  flow: async (key, _model, w, _sde, pData) => {
+    const r = await flowBaseline(key, pData, w, { n, steps: 1000, lr: 4e-3 });
+    return { samples: r.samples, evaluationsPerSample: 0 };
   },
   tds: (key, model, w, sde) => {
     const r = tds(key, model, w, sde, { n, steps, particles: 2 });
@@ -88,7 +96,7 @@ async function main(): Promise<void> {
         const floor = jsdHistogram2d(gt2, gt, PROTOCOL);
         for (const method of methods) {
           const t0 = performance.now();
-          const r = METHODS[method](foldIn(kRun, methods.indexOf(method)), model, w, sde);
+          const r = await METHODS[method](foldIn(kRun, methods.indexOf(method)), model, w, sde, data.reference(foldIn(kP, 1), n));
           const seconds = (performance.now() - t0) / 1000;
           let cell = cells.find((c) => c.dataset === dataset && c.weight === wName && c.method === method);
           if (!cell) cells.push((cell = { dataset, weight: wName, method, jsd: [], floor: [], seconds: [], evaluationsPerSample: r.evaluationsPerSample, E_q_l: [], E_p_l: [] }));
