@@ -60,3 +60,16 @@ describe('tweedie issgm', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });
+
+describe('npm run demo (tweedie demo)', () => {
+  it('runs ISSGM with |x|^2 on the bundled 2spirals model and writes samples, metrics with the floor and plots', () => {
+    const r = tweedie('demo', '--n', '300', '--steps', '40', '--out', 'demo');
+    expect(r.code, r.stderr).toBe(0);
+    const res = JSON.parse(readFileSync(join(work, 'demo/result.json'), 'utf8'));
+    expect(res.config.weight).toBe('norm2');
+    expect(res.config.base).toMatch(/2spirals/);
+    expect(Number.isFinite(res.metrics.jsd) && Number.isFinite(res.floor.jsd)).toBe(true);
+    expect(res.metrics.E_q_l_issgm).toBeGreaterThan(res.metrics.E_p_l_exact); // the weight moves mass outwards
+    for (const f of ['samples.npy', 'samples.png', 'fig2_panel.png']) expect(existsSync(join(work, 'demo', f)), f).toBe(true);
+  });
+});
