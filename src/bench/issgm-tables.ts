@@ -12,7 +12,7 @@
  * cross-entropy method to N data samples of p weighted by l) uses no score evaluations.
  *
  * Run: `npm run bench:issgm [-- --seeds 5 --n 10000 --steps 1000 --datasets ... --methods ...]`.
- * Writes bench/results/issgm-tables.json and prints the Markdown tables.
+ * Writes bench/results/issgm-tables.json (or `--out FILE`) and prints the Markdown tables.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -46,6 +46,7 @@ const steps = Number(arg('steps', '1000'));
 const datasets = arg('datasets', 'circles,2spirals,pinwheel,8gaussians').split(',');
 const methods = arg('methods', 'issgm,snir,dps,tds,flow').split(',');
 const modelsDir = arg('models', join(ROOT, 'bench/runs/quality'));
+const outFile = arg('out', join(ROOT, 'bench/results/issgm-tables.json'));
 const WEIGHTS = { l1: 'norm2', l2: 'sum2' } as const;
 const PROTOCOL = { bins: 64, range: 4.5 };
 
@@ -127,7 +128,7 @@ async function main(): Promise<void> {
   lines.push(`| floor | ${cols.map(([d, w]) => { const c = cells.find((x) => x.dataset === d && x.weight === w); return c ? ms(c.floor) : '-'; }).join(' | ')} | | |`);
   console.log(lines.join('\n'));
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-  writeFileSync(join(ROOT, 'bench/results/issgm-tables.json'), `${JSON.stringify({
+  writeFileSync(outFile, `${JSON.stringify({
     benchmark: 'ISSGM Table 1/2 protocol: JSD 64x64 bins on [-4.5,4.5]^2, natural log; ground truth by accept/reject from data samples; floor = two ground-truth sets',
     n, steps, seeds, models: modelsDir, node: process.version, cpu: cpus()[0]?.model, date: new Date().toISOString(), cells, markdown: lines.join('\n'),
   }, null, 2)}\n`);
