@@ -12,9 +12,10 @@
  * cross-entropy method to N data samples of p weighted by l) uses no score evaluations.
  *
  * Run: `npm run bench:issgm [-- --seeds 5 --n 10000 --steps 1000 --datasets ... --methods ...]`.
- * Writes bench/results/issgm-tables.json (or `--out FILE`) and prints the Markdown tables.
+ * Writes bench/results/issgm-tables.json (or `--out FILE`; `--merge` keeps other datasets' cells
+ * already there) and prints the Markdown tables.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,6 +79,11 @@ const METHODS: Record<string, Method> = {
 
 interface Cell { dataset: string; weight: string; method: string; jsd: number[]; floor: number[]; seconds: number[]; evaluationsPerSample: number; E_q_l: number[]; E_p_l: number[] }
 const cells: Cell[] = [];
+// `--merge`: keep the cells of other datasets already in the results file (runs can be split by dataset).
+if (process.argv.includes('--merge') && existsSync(outFile)) {
+  const prior = JSON.parse(readFileSync(outFile, 'utf8')) as { cells: Cell[] };
+  cells.push(...prior.cells.filter((c) => !datasets.includes(c.dataset)));
+}
 
 async function main(): Promise<void> {
   for (const dataset of datasets) {
@@ -117,7 +123,8 @@ async function main(): Promise<void> {
     const sd = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1)) : 0;
     return `${m.toFixed(3)} ± ${sd.toFixed(3)}`;
   };
-  const cols = datasets.flatMap((d) => Object.keys(WEIGHTS).map((w) => [d, w] as const));
+  const allDatasets = [...new Set(cells.map((c) => c.dataset))];
+  const cols = allDatasets.flatMap((d) => Object.keys(WEIGHTS).map((w) => [d, w] as const));
   const lines = [`| method | ${cols.map(([d, w]) => `${d} ${w}`).join(' | ')} | evals/sample | s/run |`, `|---|${cols.map(() => '---').join('|')}|---|---|`];
   for (const method of methods) {
     const row = cols.map(([d, w]) => { const c = cells.find((x) => x.dataset === d && x.weight === w && x.method === method); return c ? ms(c.jsd) : '-'; });
