@@ -45,6 +45,7 @@ import { DEFAULT_FLOOR } from '../issgm/weights.js';
 import { essFromLogWeights, normalizeLogWeights } from '../metrics/ess.js';
 import { adamBiasCorrections, adamLeaf, clipFactor, globalNorm } from '../models/adam.js';
 import { learningRate } from '../models/lr.js';
+import { invertCdf } from './resampling.js';
 import {
   conditionerEngine, conditionerF64, conditionerViews, couplingSpecs, flowLayout, rqSplineEngine, rqSplineForward,
   rqSplineInverse, splineKnots, splineParamCount, type CouplingSpec, type FlowLayout, type SplineConfig,
@@ -369,17 +370,6 @@ function flooredLogWeights(logWeight: LogWeight, x: Batch, m: number): { lw: Flo
   return { lw, floored, nonFinite };
 }
 
-/** Smallest i with `u < cdf[i]`. */
-function invertCdf(cdf: Float64Array, u: number): number {
-  let lo = 0;
-  let hi = cdf.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (u < cdf[mid]) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
-}
 
 /**
  * Fit the flow to `q ∝ max(l, m) p` by the cross-entropy method from `pSamples ~ p` (see the module

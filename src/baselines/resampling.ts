@@ -43,7 +43,7 @@ function checkCount(m: number, what: string): void {
 }
 
 /** Smallest index i with `u < cdf[i]` among entries with positive weight (binary search). */
-function invert(cdf: Float64Array, u: number): number {
+export function invertCdf(cdf: Float64Array, u: number): number {
   let lo = 0;
   let hi = cdf.length - 1;
   while (lo < hi) {
@@ -84,7 +84,7 @@ export function multinomialResample(key: Key, logWeights: ArrayLike<number>, m =
   const cdf = cdfOf(logWeights);
   const u = uniform(key, m);
   const out = new Int32Array(m);
-  for (let j = 0; j < m; j++) out[j] = invert(cdf, u[j]);
+  for (let j = 0; j < m; j++) out[j] = invertCdf(cdf, u[j]);
   return out;
 }
 

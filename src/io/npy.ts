@@ -14,10 +14,9 @@
  * `prod(shape) * itemsize` bytes: truncated files and trailing bytes are both errors.
  * Every problem with the input raises `InputError` naming the source.
  */
-import { readFileSync } from 'node:fs';
 import { firstNonFinite, type Batch } from '../core/batch.js';
 import { writeFileAtomic } from './atomic.js';
-import { InputError } from './errors.js';
+import { InputError, readInputBytes } from './errors.js';
 
 /** The dtypes this module reads and writes. */
 export type NpyDtype = '<f4' | '<f8' | '<i4' | '<i8';
@@ -302,19 +301,9 @@ function fortranToC(f: Float64Array, shape: readonly number[]): Float64Array {
   return c;
 }
 
-function readBytes(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
-    throw new InputError(`cannot read ${path}: ${why}`, { cause: e });
-  }
-}
-
 /** Read and parse a .npy file. */
 export function readNpy(path: string): NpyArray {
-  return parseNpy(readBytes(path), path);
+  return parseNpy(readInputBytes(path), path);
 }
 
 /**

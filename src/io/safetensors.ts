@@ -22,9 +22,8 @@
  * U32, I16, U16, I8, U8 and BOOL (Uint8Array of 0/1). The 8-bit float and complex dtypes of
  * newer writers are rejected with the list of supported ones.
  */
-import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from './atomic.js';
-import { InputError } from './errors.js';
+import { InputError, readInputBytes } from './errors.js';
 
 /** The dtypes this module reads and writes. */
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'U64' | 'I32' | 'U32' | 'I16' | 'U16' | 'I8' | 'U8' | 'BOOL';
@@ -547,19 +546,9 @@ export function parseSafetensors(bytes: Uint8Array, source = 'input'): Safetenso
   return { tensors, metadata };
 }
 
-function readBytes(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
-    throw new InputError(`cannot read ${path}: ${why}`, { cause: e });
-  }
-}
-
 /** Read and parse a safetensors file. */
 export function readSafetensors(path: string): Safetensors {
-  return parseSafetensors(readBytes(path), path);
+  return parseSafetensors(readInputBytes(path), path);
 }
 
 // ---------------------------------------------------------------------------------------------
