@@ -7,7 +7,11 @@
  * (deterministic) from Monte-Carlo error (calibrated) in the tests.
  */
 import { makeBatch, type Batch } from '../../src/core/batch.js';
-import type { LogWeight } from '../../src/core/types.js';
+import type { LogWeight, ScoreModel } from '../../src/core/types.js';
+import { reverseEulerMaruyamaStep } from '../../src/diffusion/em.js';
+import { uniformTimeGrid } from '../../src/diffusion/grids.js';
+import { meanFromScore } from '../../src/diffusion/parametrisation.js';
+import type { VPSDE } from '../../src/diffusion/vp.js';
 
 export const Z = 4.5;
 
@@ -147,4 +151,19 @@ export function nearestComponent(perComponentLogDensity: Float64Array[], i: numb
     }
   });
   return arg;
+}
+
+/**
+ * The exact output law of the plain reverse-SDE Euler–Maruyama sampler (uniform grid of `steps`,
+ * Tweedie denoising at the end) for a model whose score is affine in x (a Gaussian p): the chain
+ * is affine, so its law is pushed through the real step functions exactly.
+ */
+export function plainEmLaw(model: ScoreModel, sde: VPSDE, dim: number, steps: number): Law {
+  const grid = uniformTimeGrid(steps);
+  let law = standardLaw(dim);
+  for (let k = 0; k < steps; k++) {
+    const t = grid[k];
+    law = propagate((x, z) => reverseEulerMaruyamaStep(x, model.score(x, t), t, t - grid[k + 1], z ?? makeBatch(1, dim), sde), law, true);
+  }
+  return propagate((x) => meanFromScore(model.score(x, grid[steps]), x, sde, grid[steps]), law, false);
 }

@@ -12,16 +12,13 @@
  * Calibration (run once over 40 seeds): delta-method z of the weighted mean: mean -0.15, sd 1.05.
  */
 import { describe, expect, it } from 'vitest';
-import { makeBatch, sliceRows } from '../../src/core/batch.js';
+import { sliceRows } from '../../src/core/batch.js';
 import { keyFromSeed } from '../../src/core/key.js';
-import { reverseEulerMaruyamaStep } from '../../src/diffusion/em.js';
-import { uniformTimeGrid } from '../../src/diffusion/grids.js';
-import { meanFromScore } from '../../src/diffusion/parametrisation.js';
 import { VPSDE } from '../../src/diffusion/vp.js';
 import { Gaussian } from '../../src/targets/gaussian.js';
 import { GaussianMixture } from '../../src/targets/gmm.js';
 import { normalizeLogWeights, selfNormalisedMean, snir } from '../../src/baselines/index.js';
-import { linearLogWeight, maxAbsDiff, nearestComponent, propagate, sampleMoments, standardLaw, tiltLaw, Z, type Law } from './helpers.js';
+import { linearLogWeight, maxAbsDiff, plainEmLaw, nearestComponent, propagate, sampleMoments, standardLaw, tiltLaw, Z, type Law } from './helpers.js';
 
 const sde = new VPSDE();
 const p = new Gaussian([1, -0.5], { cov: [[1.0, 0.6], [0.6, 0.8]] });
@@ -29,15 +26,7 @@ const a = [0.7, -0.4];
 const model = p.diffusedScore(sde);
 const lw = linearLogWeight(a);
 
-function plainLaw(steps: number): Law {
-  const grid = uniformTimeGrid(steps);
-  let law = standardLaw(2);
-  for (let k = 0; k < steps; k++) {
-    const t = grid[k];
-    law = propagate((x, z) => reverseEulerMaruyamaStep(x, model.score(x, t), t, t - grid[k + 1], z ?? makeBatch(1, 2), sde), law, true);
-  }
-  return propagate((x) => meanFromScore(model.score(x, grid[steps]), x, sde, grid[steps]), law, false);
-}
+const plainLaw = (steps: number): Law => plainEmLaw(model, sde, 2, steps);
 
 describe('SNIR on a Gaussian with an exponential tilt', () => {
   const steps = 40;

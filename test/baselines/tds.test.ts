@@ -18,15 +18,13 @@
 import { describe, expect, it } from 'vitest';
 import { cloneBatch, makeBatch } from '../../src/core/batch.js';
 import { foldIn, keyFromSeed } from '../../src/core/key.js';
-import { reverseEulerMaruyamaStep } from '../../src/diffusion/em.js';
 import { uniformTimeGrid } from '../../src/diffusion/grids.js';
-import { meanFromScore } from '../../src/diffusion/parametrisation.js';
 import { VPSDE } from '../../src/diffusion/vp.js';
 import { Gaussian } from '../../src/targets/gaussian.js';
 import { GaussianMixture } from '../../src/targets/gmm.js';
 import { buildTdsKernel, gaussianScoreWithVjp, gmmScoreWithVjp, normalizeLogWeights, tds } from '../../src/baselines/index.js';
 import {
-  linearLogWeight, momentZScores, nearestComponent, propagate, sampleMoments, standardLaw, tiltLaw, Z, type Law,
+  linearLogWeight, momentZScores, plainEmLaw, nearestComponent, propagate, sampleMoments, standardLaw, tiltLaw, Z, type Law,
 } from './helpers.js';
 
 const sde = new VPSDE();
@@ -35,15 +33,7 @@ const a = [0.7, -0.4];
 const model = gaussianScoreWithVjp(p, sde);
 const lw = linearLogWeight(a);
 
-function plainLaw(steps: number): Law {
-  const grid = uniformTimeGrid(steps);
-  let law = standardLaw(2);
-  for (let k = 0; k < steps; k++) {
-    const t = grid[k];
-    law = propagate((x, z) => reverseEulerMaruyamaStep(x, model.score(x, t), t, t - grid[k + 1], z ?? makeBatch(1, 2), sde), law, true);
-  }
-  return propagate((x) => meanFromScore(model.score(x, grid[steps]), x, sde, grid[steps]), law, false);
-}
+const plainLaw = (steps: number): Law => plainEmLaw(model, sde, 2, steps);
 
 describe('TDS on a Gaussian with an exponential tilt', () => {
   const steps = 40;
