@@ -143,6 +143,11 @@ export interface StepReport {
 export interface Trainer {
   /** One step on data batch `x0` with the step's noise from `key` (callers pass `foldIn(noiseKey, step)`). */
   step(x0: Batch, key: Key): StepReport;
+  /**
+   * One step on a batch whose `x_t`, times, regression targets and weights the caller built
+   * (e.g. the amortized sampler's posterior-mean targets); `step` is `prepareBatch` + this.
+   */
+  stepPrepared(b: PreparedBatch): StepReport;
   /** The state as float32 tensors (copies), for checkpoints and exact resumption. */
   snapshot(): TrainState;
   /** Give back the engine memory. */
@@ -324,11 +329,17 @@ class JitTrainer implements Trainer {
     if (this.st === undefined) throw new Error('trainer used after dispose()');
     if (x0.dim !== this.mlp.dim) throw new RangeError(`training data has dimension ${x0.dim}, the network expects ${this.mlp.dim}`);
     if (x0.n < 1) throw new RangeError('training batch is empty');
+    return this.stepPrepared(prepareBatch(this.cfg, this.coef, x0, key));
+  }
+
+  stepPrepared(b: PreparedBatch): StepReport {
+    if (this.st === undefined) throw new Error('trainer used after dispose()');
+    if (b.dim !== this.mlp.dim) throw new RangeError(`training batch has dimension ${b.dim}, the network expects ${this.mlp.dim}`);
+    if (b.n < 1) throw new RangeError('training batch is empty');
     const k = this.stepCount;
     const lr = learningRate(this.cfg, k);
     const { c1, c2 } = adamBiasCorrections(this.cfg.adam, k + 1);
     const d = emaDecayAt(this.cfg.emaDecay, k);
-    const b = prepareBatch(this.cfg, this.coef, x0, key);
     const packed = arrayF32(packStep(b, [lr, c1, c2, d]), [b.n * (2 * b.dim + 2) + 4]);
     const [next, stats] = this.fn(this.st, this.freqs.ref, packed); // consumes the old state
     this.st = next;
