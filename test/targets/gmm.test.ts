@@ -181,3 +181,19 @@ describe('GaussianMixture validation and tilt edge cases', () => {
     expect(Number.isFinite(g.logNormalizerOfTilt([20]))).toBe(true);
   });
 });
+
+describe('GaussianMixture isotropic fast path', () => {
+  it.each([2, 5])('log p and its gradient equal the general path in %i-D (shared isotropic covariance)', (d) => {
+    const key = keyFromSeed(11);
+    const means = Array.from({ length: 7 }, (_, k) => Array.from({ length: d }, (_, j) => 6 * Math.sin(3 * k + j)));
+    const g = new GaussianMixture({ means, weights: [1, 2, 3, 1, 2, 3, 4], covariance: { variance: 1.7 } });
+    const x = normalBatch(key, 300, d);
+    for (let i = 0; i < x.data.length; i++) x.data[i] *= 8;
+    expect((g as unknown as { isotropic?: unknown }).isotropic).toBeDefined(); // the fast path is the one taken
+    const fast = g.logDensityAndGrad(x);
+    const general = g.diffusedLogDensityAndGrad(x, 1, 0); // the eigenbasis path
+    expect(maxRelError(fast.value, general.value)).toBeLessThan(1e-12);
+    expect(maxRelError(fast.grad.data, general.grad.data)).toBeLessThan(1e-10);
+    expect(maxRelError(g.logDensity(x), general.value)).toBeLessThan(1e-12);
+  });
+});
