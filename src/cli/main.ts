@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isInputError } from '../io/errors.js';
+import { registerAmortized } from './commands/amortized.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEval } from './commands/eval.js';
 import { registerIssgm } from './commands/issgm.js';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerSample(program);
   registerTrain(program);
   registerIssgm(program);
+  registerAmortized(program);
   registerEval(program);
   registerDemo(program);
   return program;

@@ -1,0 +1,124 @@
+/**
+ * The posterior inference problems of the amortized sampler (paper `amortized-...`, eq. 4–5):
+ * for a noisy point `x_t` at time `t`,
+ *
+ *   p(x_0 | x_t) ∝ p(x_0) N(x_t | alpha_t x_0, sigma_t^2 I),                          (eq. 4)
+ *
+ * and the score target `s_hat(x_t) = (alpha_t E[x_0 | x_t] - x_t) / sigma_t^2`          (eq. 5).
+ *
+ * A batch of `B` problems is solved with `P` particles each: particle rows `b P .. (b+1) P - 1`
+ * belong to problem `b` (the "groups" of `mcmc/ais`). The Gaussian likelihood, read as a density
+ * of `x_0`, is `N(x_0 | x_t / alpha_t, (sigma_t / alpha_t)^2 I)` times the constant `alpha_t^-d`;
+ * it is the base (proposal) of AIS and the start of the HMC chains, so that the geometric path
+ * `base^(1-b) posterior^b ∝ base p^b` only ever anneals the prior in.
+ */
+import { makeBatch, type Batch } from '../core/batch.js';
+import { normal, type Key } from '../core/key.js';
+import type { ValueAndGrad } from '../core/types.js';
+import type { LogDensityFn } from '../mcmc/types.js';
+
+const LOG_2PI = Math.log(2 * Math.PI);
+
+/** `B` noisy points with their own `alpha_t`, `sigma_t`. */
+export interface PosteriorProblems {
+  readonly xt: Batch;
+  readonly alpha: Float64Array;
+  readonly sigma: Float64Array;
+}
+
+/** Check the shapes and values of a set of problems (programming errors, not user input). */
+export function checkProblems(p: PosteriorProblems): void {
+  const B = p.xt.n;
+  if (p.alpha.length !== B || p.sigma.length !== B) {
+    throw new RangeError(`posterior problems: ${p.alpha.length} alphas and ${p.sigma.length} sigmas for ${B} points`);
+  }
+  for (let b = 0; b < B; b++) {
+    if (!(p.alpha[b] > 0) || !(p.sigma[b] > 0) || !Number.isFinite(p.alpha[b]) || !Number.isFinite(p.sigma[b])) {
+      throw new RangeError(`posterior problem ${b}: alpha and sigma must be positive and finite, got ${p.alpha[b]}, ${p.sigma[b]}`);
+    }
+  }
+}
+
+/**
+ * The likelihood as a normalised density of `x_0`, for `particles` rows per problem:
+ * `N(x_0 | x_t / alpha, (sigma / alpha)^2 I)`. Sampling row `r` uses the normals at positions
+ * `r d ..` of `normal(key, n d)`, so a row's draw does not depend on how many rows are drawn.
+ */
+export function likelihoodBase(p: PosteriorProblems, particles: number): { sample(key: Key, n: number): Batch; logDensity: LogDensityFn } {
+  const d = p.xt.dim;
+  const B = p.xt.n;
+  const centre = new Float64Array(B * d);
+  const scale = new Float64Array(B);
+  for (let b = 0; b < B; b++) {
+    scale[b] = p.sigma[b] / p.alpha[b];
+    for (let j = 0; j < d; j++) centre[b * d + j] = p.xt.data[b * d + j] / p.alpha[b];
+  }
+  const rows = B * particles;
+  const check = (n: number): void => {
+    if (n !== rows) throw new RangeError(`likelihood base: ${n} rows for ${B} problems x ${particles} particles`);
+  };
+  return {
+    sample(key: Key, n: number): Batch {
+      check(n);
+      const z = normal(key, n * d);
+      for (let r = 0; r < n; r++) {
+        const b = (r / particles) | 0;
+        for (let j = 0; j < d; j++) z[r * d + j] = centre[b * d + j] + scale[b] * z[r * d + j];
+      }
+      return makeBatch(n, d, z);
+    },
+    logDensity(x: Batch): ValueAndGrad {
+      check(x.n);
+      const value = new Float64Array(x.n);
+      const grad = makeBatch(x.n, d);
+      for (let r = 0; r < x.n; r++) {
+        const b = (r / particles) | 0;
+        const iv = 1 / (scale[b] * scale[b]);
+        let q = 0;
+        for (let j = 0; j < d; j++) {
+          const u = x.data[r * d + j] - centre[b * d + j];
+          q += u * u;
+          grad.data[r * d + j] = -u * iv;
+        }
+        value[r] = -0.5 * q * iv - d * Math.log(scale[b]) - 0.5 * d * LOG_2PI;
+      }
+      return { value, grad };
+    },
+  };
+}
+
+/**
+ * The unnormalised posterior log-density of eq. (4) for `particles` rows per problem:
+ * `log p(x_0) + log N(x_t | alpha x_0, sigma^2 I)` and its gradient
+ * `grad log p(x_0) + alpha (x_t - alpha x_0) / sigma^2`.
+ */
+export function posteriorLogDensity(prior: LogDensityFn, p: PosteriorProblems, particles: number): LogDensityFn {
+  const base = likelihoodBase(p, particles);
+  return (x: Batch): ValueAndGrad => {
+    const pr = prior(x);
+    const lik = base.logDensity(x);
+    const value = new Float64Array(x.n);
+    for (let r = 0; r < x.n; r++) value[r] = pr.value[r] + lik.value[r];
+    const g = makeBatch(x.n, x.dim);
+    for (let i = 0; i < g.data.length; i++) g.data[i] = pr.grad.data[i] + lik.grad.data[i];
+    return { value, grad: g };
+  };
+}
+
+/** `s_hat = (alpha x0hat - x_t) / sigma^2` (eq. 5) and the equivalent noise `eps_hat = -sigma s_hat`. */
+export function scoreTargets(p: PosteriorProblems, x0hat: Batch): { score: Batch; noise: Batch } {
+  const { n, dim } = p.xt;
+  if (x0hat.n !== n || x0hat.dim !== dim) throw new RangeError(`score targets: x0hat is ${x0hat.n} x ${x0hat.dim}, problems are ${n} x ${dim}`);
+  const score = makeBatch(n, dim);
+  const noise = makeBatch(n, dim);
+  for (let b = 0; b < n; b++) {
+    const a = p.alpha[b];
+    const s = p.sigma[b];
+    for (let j = b * dim; j < (b + 1) * dim; j++) {
+      const v = (a * x0hat.data[j] - p.xt.data[j]) / (s * s);
+      score.data[j] = v;
+      noise.data[j] = -s * v;
+    }
+  }
+  return { score, noise };
+}

@@ -1,0 +1,342 @@
+/**
+ * Algorithm 1 of the amortized-posterior paper: train a score network to sample an unnormalised
+ * density `p(x_0) ∝ exp(log p)` with no data.
+ *
+ *   buffer <- samples of the initial model
+ *   for each epoch:
+ *     for each iteration:
+ *       x_0 ~ buffer (B rows),  t ~ U[tMin, 1],  x_t ~ N(alpha_t x_0, sigma_t^2 I)
+ *       x0hat ~ posterior sampler for p(x_0 | x_t) ∝ p(x_0) N(x_t | alpha_t x_0, sigma_t^2 I)   (eq. 4)
+ *       s_hat = (alpha_t x0hat - x_t) / sigma_t^2                                              (eq. 5)
+ *       one Adam step on  w(t) |s_theta(x_t, t) - s_hat|^2  (in the network's parametrisation)
+ *     buffer <- buffer ∪ samples of the current model (FIFO)
+ *
+ * Deviation, stated: Algorithm 1 draws one `x_0` batch per epoch and reuses it for all of that
+ * epoch's iterations; here every iteration draws its own batch from the buffer (same cost, more
+ * distinct inputs per epoch).
+ *
+ * Keys: `[init, data, buffer] = split(key(seed), 3)`; iteration k uses `foldIn(data, k)`, the
+ * buffer refresh after epoch e uses `foldIn(buffer, e)`, the initial buffer `foldIn(buffer, -1 >>> 0)`:
+ * a run resumed from a checkpoint repeats what an uninterrupted one does.
+ *
+ * Regression targets in the network's parametrisation: noise `eps_hat = (x_t - alpha x0hat) / sigma`,
+ * mean `x0hat`; the weight `w(t)` multiplies the squared error in that parametrisation (the
+ * paper's GMM-40 setting: noise, `w = 1/alpha_t`; DW-4: mean, constant `w`).
+ */
+import { makeBatch, type Batch } from '../core/batch.js';
+import { foldIn, keyFromSeed, normal, split, uniform, type Key } from '../core/key.js';
+import type { Target } from '../core/types.js';
+import { sampleReverseSDE } from '../diffusion/em.js';
+import { VPSDE } from '../diffusion/vp.js';
+import type { PreparedBatch } from '../models/loss.js';
+import { type MlpConfig, defaultMlpConfig, networkScoreModel } from '../models/mlp.js';
+import { type TrainConfig, type TrainState, type Trainer, createTrainer, initTrainState } from '../models/train.js';
+import { type AisPosteriorOptions, aisPosteriorMean, checkAisPosteriorOptions, paperAisOptions } from './ais-posterior.js';
+import { ReplayBuffer } from './buffer.js';
+import type { PosteriorEstimate } from './estimate.js';
+import { type HmcPosteriorOptions, checkHmcPosteriorOptions, hmcPosteriorMean, paperHmcOptions } from './hmc-posterior.js';
+import { scoreTargets, type PosteriorProblems } from './posterior.js';
+
+export type PosteriorConfig = ({ kind: 'ais' } & AisPosteriorOptions) | ({ kind: 'hmc' } & HmcPosteriorOptions);
+
+export const AMORTIZED_WEIGHTINGS = ['inverse-alpha', 'uniform'] as const;
+export type AmortizedWeighting = (typeof AMORTIZED_WEIGHTINGS)[number];
+
+export interface AmortizedConfig {
+  network: MlpConfig;
+  parametrisation: 'noise' | 'mean';
+  /** `w(t)`: `1/alpha_t` (paper, GMM-40) or 1 (paper, DW-4). */
+  weighting: AmortizedWeighting;
+  diffusion: { kind: 'vp'; betaMin: number; betaMax: number };
+  /** Training times `t ~ U[tMin, 1]`. */
+  tMin: number;
+  epochs: number;
+  iterationsPerEpoch: number;
+  batch: number;
+  lr: number;
+  clipNorm: number;
+  emaDecay: number;
+  buffer: {
+    capacity: number;
+    /** Model samples added after every epoch (and drawn to fill it at the start). */
+    refresh: number;
+    /** Reverse-SDE (Euler–Maruyama) steps of those samples (paper: 100 diffusion steps). */
+    sampleSteps: number;
+  };
+  posterior: PosteriorConfig;
+  seed: number;
+}
+
+/** The paper's GMM-40 setting (Appendix C) for a target of dimension `dim`. */
+export function paperAmortizedConfig(dim: number, posterior: 'ais' | 'hmc' = 'ais'): AmortizedConfig {
+  return {
+    network: defaultMlpConfig(dim),
+    parametrisation: 'noise',
+    weighting: 'inverse-alpha',
+    diffusion: { kind: 'vp', betaMin: 0.1, betaMax: 20 },
+    tMin: 1e-3,
+    epochs: 1000,
+    iterationsPerEpoch: 100,
+    batch: 64,
+    lr: 5e-4,
+    clipNorm: 10,
+    emaDecay: 0.999,
+    buffer: { capacity: 10_000, refresh: 256, sampleSteps: 100 },
+    posterior: posterior === 'ais' ? { kind: 'ais', ...paperAisOptions() } : { kind: 'hmc', ...paperHmcOptions() },
+    seed: 0,
+  };
+}
+
+export function checkAmortizedConfig(c: AmortizedConfig): void {
+  const int = (v: number, name: string): void => {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`amortized ${name} must be a positive integer, got ${v}`);
+  };
+  int(c.epochs, 'epochs');
+  int(c.iterationsPerEpoch, 'iterationsPerEpoch');
+  int(c.batch, 'batch');
+  int(c.buffer.capacity, 'buffer.capacity');
+  int(c.buffer.refresh, 'buffer.refresh');
+  int(c.buffer.sampleSteps, 'buffer.sampleSteps');
+  if (!(c.tMin > 0 && c.tMin < 1)) throw new RangeError(`amortized tMin must lie in (0, 1), got ${c.tMin}`);
+  if (!(AMORTIZED_WEIGHTINGS as readonly string[]).includes(c.weighting)) {
+    throw new RangeError(`amortized weighting must be one of ${AMORTIZED_WEIGHTINGS.join(', ')}, got '${String(c.weighting)}'`);
+  }
+  if (c.parametrisation !== 'noise' && c.parametrisation !== 'mean') throw new RangeError(`amortized parametrisation must be 'noise' or 'mean', got '${String(c.parametrisation)}'`);
+  if (c.posterior.kind === 'ais') checkAisPosteriorOptions(c.posterior);
+  else if (c.posterior.kind === 'hmc') checkHmcPosteriorOptions(c.posterior);
+  else throw new RangeError(`amortized posterior must be 'ais' or 'hmc', got '${String((c.posterior as { kind: unknown }).kind)}'`);
+}
+
+/** The DSM trainer's configuration that this run's Adam/EMA/clipping come from. */
+export function innerTrainConfig(c: AmortizedConfig): TrainConfig {
+  return {
+    batch: c.batch,
+    lr: c.lr,
+    warmupSteps: 0,
+    totalSteps: c.epochs * c.iterationsPerEpoch,
+    lrSchedule: 'constant',
+    minLrFactor: 1,
+    adam: { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+    clipNorm: c.clipNorm,
+    emaDecay: c.emaDecay,
+    parametrisation: c.parametrisation,
+    weighting: 'uniform', // unused: the amortized batch carries its own w(t)
+    tMin: c.tMin,
+    diffusion: c.diffusion,
+  };
+}
+
+export interface IterationReport {
+  iteration: number;
+  loss: number;
+  gradNorm: number;
+  skipped: boolean;
+  /** Mean posterior ESS over the batch (AIS) or chains per problem (HMC). */
+  ess: number;
+  acceptance: number;
+  refineAcceptance: number;
+  targetEvaluations: number;
+  /** Rows dropped from the batch because their posterior estimate was not finite. */
+  dropped: number;
+  nonFinite: number;
+}
+
+export interface EpochReport {
+  epoch: number;
+  iterations: number;
+  meanLoss: number;
+  skipped: number;
+  dropped: number;
+  nonFinite: number;
+  meanEss: number;
+  meanAcceptance: number;
+  targetEvaluations: number;
+  bufferSize: number;
+  bufferSkipped: number;
+}
+
+/** Everything a resumed run needs besides the config. */
+export interface AmortizedSnapshot {
+  /** Epochs completed. */
+  epoch: number;
+  train: TrainState;
+  /** The buffer's rows, oldest first. */
+  buffer: Batch;
+  /** Target evaluations spent so far. */
+  targetEvaluations: number;
+}
+
+/** The posterior-mean estimate for a batch of problems under the configured sampler. */
+export function estimatePosteriorMeans(key: Key, target: Target, problems: PosteriorProblems, posterior: PosteriorConfig): PosteriorEstimate {
+  const prior = (x: Batch) => target.logDensityAndGrad(x);
+  return posterior.kind === 'ais'
+    ? aisPosteriorMean(key, prior, problems, posterior)
+    : hmcPosteriorMean(key, prior, problems, posterior);
+}
+
+/**
+ * One prepared batch from buffer rows `x0`: times, noisy points, posterior estimates, targets and
+ * weights. Rows whose estimate is not finite are dropped (and counted).
+ */
+export function amortizedBatch(
+  key: Key, target: Target, x0: Batch, cfg: AmortizedConfig, sde: VPSDE,
+): { batch: PreparedBatch; estimate: PosteriorEstimate; dropped: number } {
+  const { n, dim } = x0;
+  const [kt, ke, kp] = split(key, 3);
+  const t = uniform(kt, n, cfg.tMin, 1);
+  const eps = normal(ke, n * dim);
+  const alpha = new Float64Array(n);
+  const sigma = new Float64Array(n);
+  const xt = makeBatch(n, dim);
+  for (let i = 0; i < n; i++) {
+    alpha[i] = sde.alpha(t[i]);
+    sigma[i] = sde.sigma(t[i]);
+    for (let j = i * dim; j < (i + 1) * dim; j++) xt.data[j] = alpha[i] * x0.data[j] + sigma[i] * eps[j];
+  }
+  const problems = { xt, alpha, sigma };
+  const estimate = estimatePosteriorMeans(kp, target, problems, cfg.posterior);
+  const { noise } = scoreTargets(problems, estimate.x0);
+  const keep: number[] = [];
+  for (let i = 0; i < n; i++) {
+    let ok = true;
+    for (let j = i * dim; j < (i + 1) * dim; j++) if (!Number.isFinite(noise.data[j]) || !Number.isFinite(estimate.x0.data[j])) ok = false;
+    if (ok) keep.push(i);
+  }
+  const m = keep.length;
+  const b: PreparedBatch = {
+    n: m, dim, xt: new Float64Array(m * dim), t: new Float64Array(m), target: new Float64Array(m * dim), w: new Float64Array(m), eps: new Float64Array(m * dim),
+  };
+  keep.forEach((i, r) => {
+    b.t[r] = t[i];
+    b.w[r] = cfg.weighting === 'inverse-alpha' ? 1 / alpha[i] : 1;
+    for (let j = 0; j < dim; j++) {
+      b.xt[r * dim + j] = xt.data[i * dim + j];
+      b.eps[r * dim + j] = eps[i * dim + j];
+      b.target[r * dim + j] = cfg.parametrisation === 'noise' ? noise.data[i * dim + j] : estimate.x0.data[i * dim + j];
+    }
+  });
+  return { batch: b, estimate, dropped: n - m };
+}
+
+function mean(a: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i];
+  return a.length ? s / a.length : NaN;
+}
+
+/**
+ * A training run of Algorithm 1, one epoch at a time (the caller checkpoints, validates and
+ * reports between epochs). The engine is started by `create`.
+ */
+export class AmortizedTrainer {
+  readonly sde: VPSDE;
+  private targetEvaluations: number;
+
+  private constructor(
+    readonly target: Target,
+    readonly config: AmortizedConfig,
+    private readonly trainer: Trainer,
+    private readonly buffer: ReplayBuffer,
+    private epochsDone: number,
+    evaluations: number,
+  ) {
+    this.sde = new VPSDE({ betaMin: config.diffusion.betaMin, betaMax: config.diffusion.betaMax });
+    this.targetEvaluations = evaluations;
+  }
+
+  /** A fresh run (buffer filled from the initial model) or one resumed from `snapshot`. */
+  static async create(target: Target, config: AmortizedConfig, snapshot?: AmortizedSnapshot): Promise<AmortizedTrainer> {
+    checkAmortizedConfig(config);
+    if (config.network.dim !== target.dim) {
+      throw new RangeError(`the network has dimension ${config.network.dim} but the target '${target.name}' has dimension ${target.dim}`);
+    }
+    const [kInit, , kBuf] = split(keyFromSeed(config.seed), 3);
+    const inner = innerTrainConfig(config);
+    const state = snapshot?.train ?? initTrainState(kInit, config.network, inner);
+    const trainer = await createTrainer(config.network, inner, state);
+    let buffer: ReplayBuffer;
+    if (snapshot) buffer = ReplayBuffer.restore(config.buffer.capacity, snapshot.buffer);
+    else buffer = new ReplayBuffer(config.buffer.capacity, target.dim);
+    const run = new AmortizedTrainer(target, config, trainer, buffer, snapshot?.epoch ?? 0, snapshot?.targetEvaluations ?? 0);
+    if (!snapshot) run.refreshBuffer(foldIn(kBuf, 0xffffffff), state);
+    return run;
+  }
+
+  get epoch(): number {
+    return this.epochsDone;
+  }
+
+  get bufferSize(): number {
+    return this.buffer.size;
+  }
+
+  /** `n` samples of the network with the given weights (reverse SDE, `steps` EM steps from t = 1). */
+  sampleWith(key: Key, params: TrainState['params'], n: number, steps = this.config.buffer.sampleSteps): Batch {
+    const model = networkScoreModel(this.config.network, params, this.config.parametrisation, this.sde);
+    try {
+      return sampleReverseSDE(key, model, this.sde, { n, steps, tMin: this.config.tMin });
+    } finally {
+      model.dispose();
+    }
+  }
+
+  private refreshBuffer(key: Key, state: TrainState): number {
+    return this.buffer.push(this.sampleWith(key, state.params, this.config.buffer.refresh)).skipped;
+  }
+
+  /** Run one epoch: `iterationsPerEpoch` updates, then the buffer refresh. */
+  runEpoch(onIteration?: (r: IterationReport) => void): EpochReport {
+    const c = this.config;
+    const [, kData, kBuf] = split(keyFromSeed(c.seed), 3);
+    const e = this.epochsDone;
+    let lossSum = 0;
+    let counted = 0;
+    let skipped = 0;
+    let dropped = 0;
+    let nonFinite = 0;
+    let essSum = 0;
+    let accSum = 0;
+    let evals = 0;
+    for (let i = 0; i < c.iterationsPerEpoch; i++) {
+      const k = e * c.iterationsPerEpoch + i;
+      const [kx, kb] = split(foldIn(kData, k), 2);
+      const x0 = this.buffer.sample(kx, c.batch);
+      const { batch, estimate, dropped: d } = amortizedBatch(kb, this.target, x0, c, this.sde);
+      const rep = batch.n > 0
+        ? this.trainer.stepPrepared(batch)
+        : { step: k, loss: NaN, gradNorm: NaN, lr: c.lr, skipped: true, reason: 'every posterior estimate was non-finite' };
+      const ess = mean(estimate.ess);
+      if (rep.skipped) skipped++;
+      else {
+        lossSum += rep.loss;
+        counted++;
+      }
+      dropped += d;
+      nonFinite += estimate.nonFinite;
+      essSum += ess;
+      accSum += estimate.acceptance;
+      evals += estimate.targetEvaluations;
+      onIteration?.({
+        iteration: k + 1, loss: rep.loss, gradNorm: rep.gradNorm, skipped: rep.skipped, ess, acceptance: estimate.acceptance,
+        refineAcceptance: estimate.refineAcceptance, targetEvaluations: estimate.targetEvaluations, dropped: d, nonFinite: estimate.nonFinite,
+      });
+    }
+    const bufferSkipped = this.refreshBuffer(foldIn(kBuf, e), this.trainer.snapshot());
+    this.epochsDone = e + 1;
+    this.targetEvaluations += evals;
+    const I = c.iterationsPerEpoch;
+    return {
+      epoch: e + 1, iterations: I, meanLoss: counted ? lossSum / counted : NaN, skipped, dropped, nonFinite,
+      meanEss: essSum / I, meanAcceptance: accSum / I, targetEvaluations: this.targetEvaluations, bufferSize: this.buffer.size, bufferSkipped,
+    };
+  }
+
+  /** The state for a checkpoint (copies). */
+  snapshot(): AmortizedSnapshot {
+    return { epoch: this.epochsDone, train: this.trainer.snapshot(), buffer: this.buffer.snapshot(), targetEvaluations: this.targetEvaluations };
+  }
+
+  dispose(): void {
+    this.trainer.dispose?.();
+  }
+}

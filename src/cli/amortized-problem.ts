@@ -1,0 +1,93 @@
+/**
+ * What `tweedie amortized` trains on and judges against: the target density, and where its
+ * reference samples come from (validation for model selection, test for the reported metrics,
+ * and a second independent set of the test's size for the floor).
+ *  - GMM-40 2-D / 5-D: exact samples, three disjoint keys.
+ *  - DW-4: the shipped sets, `data/val_split_DW4.npy` (validation and floor) and
+ *    `data/test_split_DW4.npy` (test), centred; energy TVD and interatomic-distance TVD added.
+ *  - a module file exporting `logDensity(x, np)`: no references unless `--reference FILE.npy`.
+ */
+import { fileURLToPath } from 'node:url';
+import { makeBatch, type Batch } from '../core/batch.js';
+import { foldIn, type Key } from '../core/key.js';
+import type { SampleableTarget, Target } from '../core/types.js';
+import type { EnergyName, MetricName } from '../evaluate/compare.js';
+import { loadEnergyModule } from '../io/energy-module.js';
+import { InputError } from '../io/errors.js';
+import { readNpyBatch } from '../io/npy.js';
+import { dw4, removeCentreOfMass } from '../targets/dw4.js';
+import { gmm40 } from '../targets/gmm40.js';
+
+export const AMORTIZED_TARGETS = ['gmm40', 'gmm40-5d', 'dw4'] as const;
+
+const DATA = (name: string): string => fileURLToPath(new URL(`../../data/${name}`, import.meta.url));
+
+export interface AmortizedProblem {
+  name: string;
+  target: Target;
+  /** `n` validation samples (model selection), or null when there is no reference. */
+  validation(key: Key, n: number): Batch | null;
+  /** `n` test samples and `n` more independent ones for the floor, or null. */
+  test(key: Key, n: number): { test: Batch; floor: Batch } | null;
+  metrics: MetricName[];
+  energy?: EnergyName;
+  /** Histogram square for TVD in 2-D. */
+  range: number;
+  bins: number;
+}
+
+function rows(b: Batch, start: number, n: number, what: string): Batch {
+  if (start + n > b.n) throw new InputError(`${what} holds ${b.n} samples; ${start + n} are needed (lower --validate-n / --eval-n)`);
+  return makeBatch(n, b.dim, b.data.slice(start * b.dim, (start + n) * b.dim));
+}
+
+function exact(name: string, target: SampleableTarget): AmortizedProblem {
+  return {
+    name,
+    target,
+    validation: (key, n) => target.sample(foldIn(key, 1), n),
+    test: (key, n) => ({ test: target.sample(foldIn(key, 2), n), floor: target.sample(foldIn(key, 3), n) }),
+    metrics: target.dim === 2 ? ['w1', 'w2', 'tvd', 'mean'] : ['w1', 'w2', 'mean'],
+    // The paper's TVD protocol for GMM-40: bins of width 0.2 on [-100, 100]; here 200 bins of 1.0 on [-50, 50]^2 (2-D only).
+    range: 50,
+    bins: 100,
+  };
+}
+
+/** The problem for a built-in target name or a module path (`reference`: optional .npy for a module). */
+export async function amortizedProblem(spec: string, reference?: string): Promise<AmortizedProblem> {
+  if (spec === 'gmm40') return exact('gmm40', gmm40(2));
+  if (spec === 'gmm40-5d') return exact('gmm40-5d', gmm40(5));
+  if (spec === 'dw4') {
+    const target = dw4();
+    const load = (file: string): Batch => removeCentreOfMass(readNpyBatch(DATA(file), { dim: 8 }), 4, 2);
+    return {
+      name: 'dw4',
+      target,
+      validation: (_key, n) => rows(load('val_split_DW4.npy'), 0, n, 'data/val_split_DW4.npy'),
+      test: (_key, n) => ({ test: rows(load('test_split_DW4.npy'), 0, n, 'data/test_split_DW4.npy'), floor: rows(load('val_split_DW4.npy'), 0, n, 'data/val_split_DW4.npy') }),
+      metrics: ['w1', 'w2', 'mean'],
+      energy: 'dw4',
+      range: 50,
+      bins: 100,
+    };
+  }
+  if (!/\.(m?js)$/.test(spec)) {
+    throw new InputError(`unknown target '${spec}'; choose one of ${AMORTIZED_TARGETS.join(', ')} or give a module file (.mjs) exporting logDensity(x, np)`);
+  }
+  const target = await loadEnergyModule(spec);
+  const ref = reference === undefined ? undefined : readNpyBatch(reference, { dim: target.dim });
+  return {
+    name: spec,
+    target,
+    validation: (_key, n) => (ref ? rows(ref, 0, Math.min(n, Math.floor(ref.n / 3)), reference!) : null),
+    test: (_key, n) => {
+      if (!ref) return null;
+      const m = Math.min(n, Math.floor(ref.n / 3));
+      return { test: rows(ref, m, m, reference!), floor: rows(ref, 2 * m, m, reference!) };
+    },
+    metrics: target.dim === 2 ? ['w1', 'w2', 'tvd', 'mean'] : ['w1', 'w2', 'mean'],
+    range: 50,
+    bins: 100,
+  };
+}

@@ -1,0 +1,287 @@
+/**
+ * `tweedie amortized train --target gmm40|gmm40-5d|dw4|FILE.mjs`: train a diffusion sampler for an
+ * unnormalised density with no data (Algorithm 1 of the amortized-posterior paper), selecting the
+ * weights by validation W2 against held-out reference samples (the paper's rule), with checkpoints
+ * that resume exactly.
+ * `tweedie amortized sample --model DIR`: samples of a trained sampler, judged against the
+ * target's references next to the floor.
+ *
+ * Keys: the trainer's own (`amortized/train.ts`); here `[refs, validation, eval] =
+ * split(foldIn(key(seed), 7), 3)`, so references and evaluation draws never share a key with
+ * training.
+ */
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { type Batch } from '../../core/batch.js';
+import { foldIn, keyFromSeed, split, type Key } from '../../core/key.js';
+import {
+  AMORTIZED_WEIGHTINGS, type AmortizedConfig, type AmortizedWeighting, AmortizedTrainer, paperAmortizedConfig,
+} from '../../amortized/train.js';
+import { defaultAmortizedConfig } from '../../amortized/presets.js';
+import { compareSamples } from '../../evaluate/compare.js';
+import {
+  type AmortizedRun, type ValidationRecord, loadAmortizedCheckpoint, saveAmortizedCheckpoint,
+} from '../../io/amortized-checkpoint.js';
+import { hasCheckpoint, loadModel } from '../../io/checkpoint.js';
+import { InputError } from '../../io/errors.js';
+import { writeNpy } from '../../io/npy.js';
+import { wasserstein } from '../../metrics/wasserstein.js';
+import { cloneTensors, type Tensors } from '../../models/tensors.js';
+import { histogramPlot } from '../../plot/histogram.js';
+import { scatterPlot } from '../../plot/scatter.js';
+import { dw4 } from '../../targets/dw4.js';
+import { AMORTIZED_TARGETS, type AmortizedProblem, amortizedProblem } from '../amortized-problem.js';
+import { choiceParser, parseNonNegativeInt, parsePositiveInt, parsePositiveNumber } from '../options.js';
+import { ensureOutDir, stopwatch, writeResult } from '../output.js';
+import { createProgress } from '../progress.js';
+import { drawModelSamples } from '../model-sampling.js';
+
+interface TrainOptions {
+  target: string;
+  reference?: string;
+  posterior: 'ais' | 'hmc';
+  preset: 'default' | 'paper';
+  epochs?: number;
+  iterations?: number;
+  batch?: number;
+  lr?: number;
+  particles?: number;
+  bridges?: number;
+  estimate?: 'resample' | 'mean';
+  weighting?: AmortizedWeighting;
+  parametrisation?: 'noise' | 'mean';
+  validateEvery: number;
+  validateN: number;
+  evalN: number;
+  minutes?: number;
+  checkpointEvery: number;
+  seed: number;
+  out: string;
+  resume: boolean;
+  quiet: boolean;
+}
+
+function referenceKeys(seed: number): { refs: Key; validation: Key; evaluation: Key } {
+  const [refs, validation, evaluation] = split(foldIn(keyFromSeed(seed), 7), 3);
+  return { refs, validation, evaluation };
+}
+
+/** The run's config: the preset, then the options given. */
+function buildConfig(opts: TrainOptions, dim: number): AmortizedConfig {
+  const c = opts.preset === 'paper' ? paperAmortizedConfig(dim, opts.posterior) : defaultAmortizedConfig(dim, opts.posterior);
+  c.seed = opts.seed;
+  if (opts.epochs !== undefined) c.epochs = opts.epochs;
+  if (opts.iterations !== undefined) c.iterationsPerEpoch = opts.iterations;
+  if (opts.batch !== undefined) c.batch = opts.batch;
+  if (opts.lr !== undefined) c.lr = opts.lr;
+  if (opts.weighting !== undefined) c.weighting = opts.weighting;
+  if (opts.parametrisation !== undefined) c.parametrisation = opts.parametrisation;
+  const p = c.posterior;
+  if (p.kind === 'ais') {
+    if (opts.particles !== undefined) p.particles = opts.particles;
+    if (opts.bridges !== undefined) p.bridges = opts.bridges;
+    if (opts.estimate !== undefined) p.estimate = opts.estimate;
+  } else {
+    if (opts.particles !== undefined) p.chains = opts.particles;
+    if (opts.bridges !== undefined || opts.estimate !== undefined) throw new InputError('--bridges and --estimate apply to --posterior ais only');
+  }
+  return c;
+}
+
+/** Metrics of `samples` against the problem's test set, with the floor at the same size. */
+function judge(key: Key, problem: AmortizedProblem, samples: Batch): { metrics: Record<string, number>; floor: Record<string, number>; protocol: Record<string, unknown> } | null {
+  const refs = problem.test(key, samples.n);
+  if (!refs) return null;
+  const opts = { metrics: problem.metrics, bins: problem.bins, range: problem.range, energy: problem.energy, maxTransportPoints: 5000 };
+  const [k1, k2] = split(key, 2);
+  const r = compareSamples(k1, samples, refs.test, opts);
+  const f = compareSamples(k2, refs.floor, refs.test, opts);
+  return { metrics: r.metrics, floor: f.metrics, protocol: r.protocol };
+}
+
+/** samples.npy, the plots, and the metrics vs the references (when there are any). */
+async function writeSamplesAndPlots(dir: string, problem: AmortizedProblem, samples: Batch, key: Key): Promise<ReturnType<typeof judge>> {
+  writeNpy(join(dir, 'samples.npy'), samples);
+  const judged = judge(key, problem, samples);
+  const refs = problem.test(key, samples.n);
+  const title = `amortized sampler: ${problem.name}`;
+  const series = refs ? [{ name: 'reference', points: refs.test }, { name: 'model', points: samples }] : [{ name: 'model', points: samples }];
+  if (problem.energy === 'dw4') {
+    const m = dw4();
+    const e = (b: Batch): Float64Array => m.energy(b);
+    const hist = refs ? [{ name: 'reference', values: e(refs.test) }, { name: 'model', values: e(samples) }] : [{ name: 'model', values: e(samples) }];
+    await histogramPlot(join(dir, 'energy.png'), hist, { title: `${title}: energy`, bins: 100, xLabel: 'E(x)' });
+    const dist = (b: Batch): Float64Array => m.pairDistances(b).data;
+    const dh = refs ? [{ name: 'reference', values: dist(refs.test) }, { name: 'model', values: dist(samples) }] : [{ name: 'model', values: dist(samples) }];
+    await histogramPlot(join(dir, 'distances.png'), dh, { title: `${title}: interatomic distances`, bins: 100, xLabel: 'd_ij' });
+  } else {
+    await scatterPlot(join(dir, 'samples.png'), series, { title, layout: 'panels', ...(problem.name.startsWith('gmm40') ? { range: [-55, 55] as const } : {}) });
+  }
+  return judged;
+}
+
+function formatMetrics(j: NonNullable<ReturnType<typeof judge>>): string {
+  return Object.entries(j.metrics).map(([k, v]) => `  ${k.padEnd(14)} ${v.toPrecision(5).padStart(10)}   floor ${(j.floor[k] ?? NaN).toPrecision(5).padStart(10)}`).join('\n');
+}
+
+async function trainAction(opts: TrainOptions): Promise<void> {
+  const clock = stopwatch();
+  const problem = await amortizedProblem(opts.target, opts.reference);
+  const dir = ensureOutDir(opts.out);
+  let run: AmortizedRun;
+  let trainer: AmortizedTrainer;
+  let best: Tensors | null = null;
+  if (opts.resume) {
+    const ck = loadAmortizedCheckpoint(dir);
+    if (ck.run.target !== opts.target) throw new InputError(`--target '${opts.target}' differs from the checkpoint's target '${ck.run.target}'; resume with the same target`);
+    run = ck.run;
+    if (opts.epochs !== undefined) run.config.epochs = opts.epochs;
+    best = ck.best;
+    trainer = await AmortizedTrainer.create(problem.target, run.config, ck.snapshot);
+  } else {
+    if (hasCheckpoint(dir)) throw new InputError(`${dir} already holds a checkpoint; pass --resume to continue it, or choose another --out`);
+    const config = buildConfig(opts, problem.target.dim);
+    run = { format: 'tweedie-amortized', version: 1, target: opts.target, config, seconds: 0, history: [], best: null };
+    trainer = await AmortizedTrainer.create(problem.target, config, undefined);
+  }
+  const c = run.config;
+  const keys = referenceKeys(c.seed);
+  const validation = problem.validation(keys.refs, opts.validateN);
+  const secondsBefore = run.seconds;
+  const elapsed = (): number => secondsBefore + clock();
+  const total = c.epochs * c.iterationsPerEpoch;
+  const progress = createProgress('amortized train', total, { quiet: opts.quiet });
+  let last = '';
+  const validate = (): void => {
+    if (!validation) return;
+    const ema = trainer.snapshot().train.ema;
+    const s = trainer.sampleWith(foldIn(keys.validation, trainer.epoch), ema, validation.n);
+    const rec: ValidationRecord = {
+      epoch: trainer.epoch, iterations: trainer.epoch * c.iterationsPerEpoch, seconds: elapsed(), targetEvaluations: trainer.snapshot().targetEvaluations,
+      w2: wasserstein(s, validation, 2),
+    };
+    run.history.push(rec);
+    if (run.best === null || rec.w2 < run.best.w2) {
+      run.best = rec;
+      best = cloneTensors(ema);
+    }
+  };
+  const save = (): void => {
+    run.seconds = elapsed();
+    saveAmortizedCheckpoint(dir, run, trainer.snapshot(), best);
+  };
+  let stoppedEarly = false;
+  try {
+    while (trainer.epoch < c.epochs) {
+      const rep = trainer.runEpoch((r) => {
+        last = `loss ${r.loss.toPrecision(3)}, ess ${r.ess.toFixed(1)}, acc ${r.acceptance.toFixed(2)}`;
+        progress.tick(r.iteration, `${last}, buffer ${trainer.bufferSize}${run.best ? `, best W2 ${run.best.w2.toFixed(2)} @${run.best.epoch}` : ''}`);
+      });
+      if (rep.skipped > 0 || rep.dropped > 0 || rep.nonFinite > 0) {
+        last += ` | epoch ${rep.epoch}: ${rep.skipped} updates skipped, ${rep.dropped} rows dropped, ${rep.nonFinite} non-finite proposals rejected`;
+      }
+      const done = trainer.epoch === c.epochs;
+      const outOfTime = opts.minutes !== undefined && elapsed() >= opts.minutes * 60;
+      if (done || outOfTime || trainer.epoch % opts.validateEvery === 0) validate();
+      if (done || outOfTime || trainer.epoch % opts.checkpointEvery === 0) save();
+      if (outOfTime && !done) {
+        stoppedEarly = true;
+        break;
+      }
+    }
+  } finally {
+    progress.finish(last);
+  }
+  save();
+
+  // The reported model: the weights selected by validation W2 (or the final EMA without references).
+  const selected = best ?? trainer.snapshot().train.ema;
+  const trainSeconds = elapsed();
+  let judged = null;
+  if (opts.evalN > 0) {
+    const samples = trainer.sampleWith(keys.evaluation, selected, opts.evalN);
+    judged = await writeSamplesAndPlots(dir, problem, samples, keys.refs);
+  }
+  const epochs = trainer.epoch;
+  const evaluations = trainer.snapshot().targetEvaluations;
+  trainer.dispose();
+  writeResult(dir, {
+    command: 'amortized train',
+    seed: c.seed,
+    config: { target: opts.target, preset: opts.preset, ...c, validateEvery: opts.validateEvery, validateN: opts.validateN, evalN: opts.evalN, minutes: opts.minutes ?? null, protocol: judged?.protocol },
+    metrics: { ...(judged?.metrics ?? {}), epochs, iterations: epochs * c.iterationsPerEpoch, targetEvaluations: evaluations, bestValidationW2: run.best?.w2 ?? null },
+    floor: judged?.floor,
+    outputs: { checkpoint: 'checkpoint.safetensors', model: 'model.safetensors', samples: opts.evalN > 0 ? 'samples.npy' : '' },
+    timings: { trainSeconds, totalSeconds: elapsed() },
+    notes: [
+      run.best ? `selected: epoch ${run.best.epoch} (validation W2 ${run.best.w2.toFixed(3)} on ${opts.validateN} held-out reference samples, every ${opts.validateEvery} epochs; EMA weights)` : 'no references: the final EMA weights are the model',
+      ...(stoppedEarly ? [`stopped at the --minutes ${opts.minutes} budget after ${epochs} of ${c.epochs} epochs (resume with --resume)`] : []),
+    ],
+  });
+  process.stdout.write(`${judged ? `${formatMetrics(judged)}\n` : ''}trained ${epochs} epochs in ${trainSeconds.toFixed(0)} s; wrote ${join(dir, 'result.json')}\n`);
+}
+
+interface SampleOptions {
+  model: string;
+  n: number;
+  steps: number;
+  seed: number;
+  out: string;
+}
+
+async function sampleAction(opts: SampleOptions): Promise<void> {
+  const clock = stopwatch();
+  const { config, params } = loadModel(opts.model);
+  const source = config.data.source;
+  if (!source.startsWith('amortized:')) throw new InputError(`${opts.model} was not trained by 'tweedie amortized train' (its data source is '${source}'); use 'tweedie sample --model'`);
+  const problem = await amortizedProblem(source.slice('amortized:'.length));
+  const keys = referenceKeys(opts.seed);
+  const samples = await drawModelSamples(keys.evaluation, config, params, { n: opts.n, steps: opts.steps, sampler: 'em' });
+  const dir = ensureOutDir(opts.out);
+  const judged = await writeSamplesAndPlots(dir, problem, samples, keys.refs);
+  writeResult(dir, {
+    command: 'amortized sample', seed: opts.seed, config: { model: opts.model, n: opts.n, steps: opts.steps, protocol: judged?.protocol },
+    metrics: judged?.metrics, floor: judged?.floor, outputs: { samples: 'samples.npy' }, timings: { totalSeconds: clock() },
+  });
+  process.stdout.write(`${judged ? `${formatMetrics(judged)}\n` : ''}wrote ${join(dir, 'samples.npy')} and ${join(dir, 'result.json')}\n`);
+}
+
+export function registerAmortized(program: Command): void {
+  const cmd = program.command('amortized').description('diffusion sampler for an unnormalised density, trained by amortized posterior inference (no data)');
+  cmd
+    .command('train')
+    .description('train the sampler (Algorithm 1): replay buffer, AIS or HMC posterior means, validation-W2 model selection')
+    .requiredOption('--target <name|FILE.mjs>', `${AMORTIZED_TARGETS.join(', ')}, or a module exporting 'dim' and logDensity(x, np)`)
+    .option('--reference <FILE.npy>', 'reference samples of a module target (thirds: validation, test, floor)')
+    .option('--posterior <kind>', 'posterior sampler: ais (annealed importance sampling) or hmc', choiceParser(['ais', 'hmc']), 'ais')
+    .option('--preset <name>', "default (fits 60 min on 2 cores for gmm40) or paper (the paper's full budget)", choiceParser(['default', 'paper']), 'default')
+    .option('--epochs <N>', 'epochs [preset]', parsePositiveInt)
+    .option('--iterations <I>', 'iterations per epoch [preset]', parsePositiveInt)
+    .option('--batch <B>', 'noisy points per iteration [preset]', parsePositiveInt)
+    .option('--lr <rate>', 'Adam learning rate [preset]', parsePositiveNumber)
+    .option('--particles <P>', 'AIS particles (or HMC chains) per noisy point [preset]', parsePositiveInt)
+    .option('--bridges <K>', 'AIS annealing steps [preset]', parsePositiveInt)
+    .option('--estimate <kind>', "AIS estimate: resample (one particle + MALA, the paper's) or mean (weighted mean)", choiceParser(['resample', 'mean']))
+    .option('--weighting <w>', `loss weight w(t): ${AMORTIZED_WEIGHTINGS.join(', ')} [preset]`, choiceParser(AMORTIZED_WEIGHTINGS))
+    .option('--parametrisation <kind>', 'network output: noise or mean [preset]', choiceParser(['noise', 'mean']))
+    .option('--validate-every <E>', 'validate (W2 on held-out references) every E epochs', parsePositiveInt, 10)
+    .option('--validate-n <N>', 'validation samples', parsePositiveInt, 2000)
+    .option('--eval-n <N>', 'samples drawn at the end and judged against the test references (0: none)', parseNonNegativeInt, 2000)
+    .option('--minutes <M>', 'stop (with a checkpoint) after M minutes of training', parsePositiveNumber)
+    .option('--checkpoint-every <E>', 'write a checkpoint every E epochs (and at the end)', parsePositiveInt, 10)
+    .option('--seed <S>', 'random seed', parseNonNegativeInt, 0)
+    .option('--out <DIR>', 'output folder', 'runs/amortized')
+    .option('--resume', 'continue the checkpoint in --out (its config wins; --epochs may extend it)', false)
+    .option('--quiet', 'no progress output', false)
+    .addHelpText('after', '\nExamples:\n  tweedie amortized train --target gmm40 --out runs/gmm40\n  tweedie amortized train --target gmm40 --out runs/gmm40 --resume\n  tweedie amortized train --target ./ring.mjs --epochs 50 --out runs/ring\n  tweedie amortized sample --model runs/gmm40 --n 2000 --out runs/gmm40-samples\n')
+    .action(trainAction);
+  cmd
+    .command('sample')
+    .description('sample a trained amortized sampler and judge it against the target references (with the floor)')
+    .requiredOption('--model <DIR>', "the --out folder of 'tweedie amortized train' (or its model.safetensors)")
+    .option('--n <N>', 'number of samples', parsePositiveInt, 2000)
+    .option('--steps <S>', 'reverse-SDE steps', parsePositiveInt, 100)
+    .option('--seed <S>', 'random seed', parseNonNegativeInt, 0)
+    .option('--out <DIR>', 'output folder', 'runs/amortized-sample')
+    .action(sampleAction);
+}
