@@ -31,13 +31,15 @@ import { VPSDE } from '../diffusion/vp.js';
 import type { PreparedBatch } from '../models/loss.js';
 import { type MlpConfig, defaultMlpConfig, networkScoreModel } from '../models/mlp.js';
 import { type TrainConfig, type TrainState, type Trainer, createTrainer, initTrainState } from '../models/train.js';
-import { type AisPosteriorOptions, aisPosteriorMean, checkAisPosteriorOptions, paperAisOptions } from './ais-posterior.js';
+import { checkAisPosteriorOptions, paperAisOptions } from './ais-posterior.js';
 import { ReplayBuffer } from './buffer.js';
 import type { PosteriorEstimate } from './estimate.js';
-import { type HmcPosteriorOptions, checkHmcPosteriorOptions, hmcPosteriorMean, paperHmcOptions } from './hmc-posterior.js';
-import { scoreTargets, type PosteriorProblems } from './posterior.js';
+import { checkHmcPosteriorOptions, paperHmcOptions } from './hmc-posterior.js';
+import { type ChunkRunner, type PosteriorConfig, estimatePosteriorMeans, inThreadRunner } from './posterior-means.js';
+import { scoreTargets } from './posterior.js';
+import { workerPoolRunner } from './worker-pool.js';
 
-export type PosteriorConfig = ({ kind: 'ais' } & AisPosteriorOptions) | ({ kind: 'hmc' } & HmcPosteriorOptions);
+export type { PosteriorConfig } from './posterior-means.js';
 
 export const AMORTIZED_WEIGHTINGS = ['inverse-alpha', 'uniform'] as const;
 export type AmortizedWeighting = (typeof AMORTIZED_WEIGHTINGS)[number];
@@ -166,21 +168,13 @@ export interface AmortizedSnapshot {
   targetEvaluations: number;
 }
 
-/** The posterior-mean estimate for a batch of problems under the configured sampler. */
-export function estimatePosteriorMeans(key: Key, target: Target, problems: PosteriorProblems, posterior: PosteriorConfig): PosteriorEstimate {
-  const prior = (x: Batch) => target.logDensityAndGrad(x);
-  return posterior.kind === 'ais'
-    ? aisPosteriorMean(key, prior, problems, posterior)
-    : hmcPosteriorMean(key, prior, problems, posterior);
-}
-
 /**
  * One prepared batch from buffer rows `x0`: times, noisy points, posterior estimates, targets and
  * weights. Rows whose estimate is not finite are dropped (and counted).
  */
-export function amortizedBatch(
-  key: Key, target: Target, x0: Batch, cfg: AmortizedConfig, sde: VPSDE,
-): { batch: PreparedBatch; estimate: PosteriorEstimate; dropped: number } {
+export async function amortizedBatch(
+  key: Key, runner: ChunkRunner, x0: Batch, cfg: AmortizedConfig, sde: VPSDE,
+): Promise<{ batch: PreparedBatch; estimate: PosteriorEstimate; dropped: number }> {
   const { n, dim } = x0;
   const [kt, ke, kp] = split(key, 3);
   const t = uniform(kt, n, cfg.tMin, 1);
@@ -194,7 +188,7 @@ export function amortizedBatch(
     for (let j = i * dim; j < (i + 1) * dim; j++) xt.data[j] = alpha[i] * x0.data[j] + sigma[i] * eps[j];
   }
   const problems = { xt, alpha, sigma };
-  const estimate = estimatePosteriorMeans(kp, target, problems, cfg.posterior);
+  const estimate = await estimatePosteriorMeans(kp, runner, problems, cfg.posterior);
   const { noise } = scoreTargets(problems, estimate.x0);
   const keep: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -224,9 +218,17 @@ function mean(a: ArrayLike<number>): number {
   return a.length ? s / a.length : NaN;
 }
 
+/** How the posterior problems are solved: in this thread, or on worker threads. */
+export interface ParallelOptions {
+  /** Worker threads for posterior sampling [0: this thread]. */
+  threads?: number;
+  /** The target as a registry name or module path: what the workers load (required when threads > 0). */
+  targetSpec?: string;
+}
+
 /**
  * A training run of Algorithm 1, one epoch at a time (the caller checkpoints, validates and
- * reports between epochs). The engine is started by `create`.
+ * reports between epochs). The engine is started by `create`; call `close()` at the end.
  */
 export class AmortizedTrainer {
   readonly sde: VPSDE;
@@ -237,6 +239,7 @@ export class AmortizedTrainer {
     readonly config: AmortizedConfig,
     private readonly trainer: Trainer,
     private readonly buffer: ReplayBuffer,
+    private readonly runner: ChunkRunner,
     private epochsDone: number,
     evaluations: number,
   ) {
@@ -245,7 +248,7 @@ export class AmortizedTrainer {
   }
 
   /** A fresh run (buffer filled from the initial model) or one resumed from `snapshot`. */
-  static async create(target: Target, config: AmortizedConfig, snapshot?: AmortizedSnapshot): Promise<AmortizedTrainer> {
+  static async create(target: Target, config: AmortizedConfig, snapshot?: AmortizedSnapshot, parallel: ParallelOptions = {}): Promise<AmortizedTrainer> {
     checkAmortizedConfig(config);
     if (config.network.dim !== target.dim) {
       throw new RangeError(`the network has dimension ${config.network.dim} but the target '${target.name}' has dimension ${target.dim}`);
@@ -257,7 +260,10 @@ export class AmortizedTrainer {
     let buffer: ReplayBuffer;
     if (snapshot) buffer = ReplayBuffer.restore(config.buffer.capacity, snapshot.buffer);
     else buffer = new ReplayBuffer(config.buffer.capacity, target.dim);
-    const run = new AmortizedTrainer(target, config, trainer, buffer, snapshot?.epoch ?? 0, snapshot?.targetEvaluations ?? 0);
+    const threads = parallel.threads ?? 0;
+    if (threads > 0 && parallel.targetSpec === undefined) throw new RangeError('amortized training on worker threads needs the target as a name or module path (targetSpec)');
+    const runner = threads > 0 ? workerPoolRunner(parallel.targetSpec!, threads) : inThreadRunner(target);
+    const run = new AmortizedTrainer(target, config, trainer, buffer, runner, snapshot?.epoch ?? 0, snapshot?.targetEvaluations ?? 0);
     if (!snapshot) run.refreshBuffer(foldIn(kBuf, 0xffffffff), state);
     return run;
   }
@@ -285,7 +291,7 @@ export class AmortizedTrainer {
   }
 
   /** Run one epoch: `iterationsPerEpoch` updates, then the buffer refresh. */
-  runEpoch(onIteration?: (r: IterationReport) => void): EpochReport {
+  async runEpoch(onIteration?: (r: IterationReport) => void): Promise<EpochReport> {
     const c = this.config;
     const [, kData, kBuf] = split(keyFromSeed(c.seed), 3);
     const e = this.epochsDone;
@@ -301,7 +307,7 @@ export class AmortizedTrainer {
       const k = e * c.iterationsPerEpoch + i;
       const [kx, kb] = split(foldIn(kData, k), 2);
       const x0 = this.buffer.sample(kx, c.batch);
-      const { batch, estimate, dropped: d } = amortizedBatch(kb, this.target, x0, c, this.sde);
+      const { batch, estimate, dropped: d } = await amortizedBatch(kb, this.runner, x0, c, this.sde);
       const rep = batch.n > 0
         ? this.trainer.stepPrepared(batch)
         : { step: k, loss: NaN, gradNorm: NaN, lr: c.lr, skipped: true, reason: 'every posterior estimate was non-finite' };
@@ -336,7 +342,9 @@ export class AmortizedTrainer {
     return { epoch: this.epochsDone, train: this.trainer.snapshot(), buffer: this.buffer.snapshot(), targetEvaluations: this.targetEvaluations };
   }
 
-  dispose(): void {
+  /** Give back the engine memory and stop the worker threads. */
+  async close(): Promise<void> {
     this.trainer.dispose?.();
+    await this.runner.close();
   }
 }

@@ -10,6 +10,7 @@
  * split(foldIn(key(seed), 7), 3)`, so references and evaluation draws never share a key with
  * training.
  */
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { type Batch } from '../../core/batch.js';
@@ -54,6 +55,7 @@ interface TrainOptions {
   validateN: number;
   evalN: number;
   minutes?: number;
+  threads: number;
   checkpointEvery: number;
   seed: number;
   out: string;
@@ -128,6 +130,7 @@ async function trainAction(opts: TrainOptions): Promise<void> {
   const clock = stopwatch();
   const problem = await amortizedProblem(opts.target, opts.reference);
   const dir = ensureOutDir(opts.out);
+  const parallel = { threads: opts.threads, targetSpec: opts.target };
   let run: AmortizedRun;
   let trainer: AmortizedTrainer;
   let best: Tensors | null = null;
@@ -137,12 +140,12 @@ async function trainAction(opts: TrainOptions): Promise<void> {
     run = ck.run;
     if (opts.epochs !== undefined) run.config.epochs = opts.epochs;
     best = ck.best;
-    trainer = await AmortizedTrainer.create(problem.target, run.config, ck.snapshot);
+    trainer = await AmortizedTrainer.create(problem.target, run.config, ck.snapshot, parallel);
   } else {
     if (hasCheckpoint(dir)) throw new InputError(`${dir} already holds a checkpoint; pass --resume to continue it, or choose another --out`);
     const config = buildConfig(opts, problem.target.dim);
     run = { format: 'tweedie-amortized', version: 1, target: opts.target, config, seconds: 0, history: [], best: null };
-    trainer = await AmortizedTrainer.create(problem.target, config, undefined);
+    trainer = await AmortizedTrainer.create(problem.target, config, undefined, parallel);
   }
   const c = run.config;
   const keys = referenceKeys(c.seed);
@@ -173,7 +176,7 @@ async function trainAction(opts: TrainOptions): Promise<void> {
   let stoppedEarly = false;
   try {
     while (trainer.epoch < c.epochs) {
-      const rep = trainer.runEpoch((r) => {
+      const rep = await trainer.runEpoch((r) => {
         last = `loss ${r.loss.toPrecision(3)}, ess ${r.ess.toFixed(1)}, acc ${r.acceptance.toFixed(2)}`;
         progress.tick(r.iteration, `${last}, buffer ${trainer.bufferSize}${run.best ? `, best W2 ${run.best.w2.toFixed(2)} @${run.best.epoch}` : ''}`);
       });
@@ -204,7 +207,7 @@ async function trainAction(opts: TrainOptions): Promise<void> {
   }
   const epochs = trainer.epoch;
   const evaluations = trainer.snapshot().targetEvaluations;
-  trainer.dispose();
+  await trainer.close();
   writeResult(dir, {
     command: 'amortized train',
     seed: c.seed,
@@ -268,6 +271,7 @@ export function registerAmortized(program: Command): void {
     .option('--validate-n <N>', 'validation samples', parsePositiveInt, 2000)
     .option('--eval-n <N>', 'samples drawn at the end and judged against the test references (0: none)', parseNonNegativeInt, 2000)
     .option('--minutes <M>', 'stop (with a checkpoint) after M minutes of training', parsePositiveNumber)
+    .option('--threads <T>', 'worker threads for posterior sampling (0: main thread only; results do not depend on it)', parseNonNegativeInt, availableParallelism())
     .option('--checkpoint-every <E>', 'write a checkpoint every E epochs (and at the end)', parsePositiveInt, 10)
     .option('--seed <S>', 'random seed', parseNonNegativeInt, 0)
     .option('--out <DIR>', 'output folder', 'runs/amortized')
