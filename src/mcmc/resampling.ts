@@ -1,6 +1,7 @@
 /**
  * Resampling from importance weights kept in log space (DESIGN.md: blackjax-shaped SMC, log-sum-exp
- * with a max shift), for SNIR and TDS.
+ * with a max shift), for SNIR, TDS, AIS and SMC. Moved here from `baselines/` (which re-exports it)
+ * because `mcmc/` sits below `baselines/` in the architecture.
  *
  * Both schemes return `m` ancestor indices `a_1..a_m` with `E[#{j : a_j = i}] = m w_i`, where
  * `w_i = exp(l_i) / sum_k exp(l_k)` (unbiased resampling; Douc, Cappé & Moulines 2005, "Comparison
@@ -12,6 +13,10 @@
  *
  * Kish's effective sample size is `essFromLogWeights` of `metrics/ess.ts` (reused, not redefined).
  * Keys are explicit: the same key and weights give the same indices.
+ *
+ * Grouped versions (`gumbelMaxPick`, `groupedLogSumExp`, `groupedEss`, `groupedResample`) treat
+ * the n rows as `groups` independent sets of `n / groups` consecutive rows (one AIS run per set),
+ * with one random-number call for all groups and no per-group objects in the loops.
  */
 import { makeBatch, type Batch } from '../core/batch.js';
 import { uniform, type Key } from '../core/key.js';
@@ -139,4 +144,148 @@ export function selfNormalisedMean(x: Batch, logWeights: ArrayLike<number>): { m
   }
   for (let j = 0; j < d; j++) se[j] = Math.sqrt(se[j]);
   return { mean, se };
+}
+
+/** Rows per group; throws unless `groups` divides `n`. */
+export function groupSize(n: number, groups: number, what: string): number {
+  if (!Number.isInteger(groups) || groups < 1) throw new RangeError(`${what}: groups must be a positive integer, got ${groups}`);
+  if (n % groups !== 0 || n === 0) throw new RangeError(`${what}: ${n} rows cannot be split into ${groups} equal groups`);
+  return n / groups;
+}
+
+function checkGroupedLogWeight(l: number, i: number, what: string): void {
+  if (Number.isNaN(l) || l === Infinity) throw new RangeError(`${what}: log-weight ${l} at index ${i} (only finite values and -Infinity are allowed)`);
+}
+
+/**
+ * One index per group of `n / groups` consecutive rows, drawn with probability ∝ `exp(logWeight)`
+ * within the group, by the Gumbel-max trick (`argmax_i l_i + G_i`, `G_i = -log(-log u_i)` i.i.d.
+ * Gumbel; Gumbel 1954, as in `jax.random.categorical`). Returns global row indices. One
+ * `uniform(key, n)` call: row i's noise does not depend on n. A group whose weights are all zero
+ * (every log-weight `-Infinity`) gets a uniformly random row of the group; its `groupedEss` is 0,
+ * which is how a caller detects it.
+ */
+export function gumbelMaxPick(key: Key, logWeights: Float64Array, groups: number): Int32Array {
+  const n = logWeights.length;
+  const m = groupSize(n, groups, 'gumbelMaxPick');
+  const u = uniform(key, n);
+  const out = new Int32Array(groups);
+  for (let g = 0; g < groups; g++) {
+    let best = -Infinity;
+    let arg = -1;
+    let bestNoise = -Infinity;
+    let argNoise = g * m;
+    for (let i = g * m; i < (g + 1) * m; i++) {
+      const l = logWeights[i];
+      checkGroupedLogWeight(l, i, 'gumbelMaxPick');
+      const gumbel = -Math.log(-Math.log(u[i]));
+      const v = l + gumbel;
+      if (v > best) {
+        best = v;
+        arg = i;
+      }
+      if (gumbel > bestNoise) {
+        bestNoise = gumbel;
+        argNoise = i;
+      }
+    }
+    out[g] = arg >= 0 ? arg : argNoise;
+  }
+  return out;
+}
+
+/** `log sum exp` of each group's log-weights (max shift); `-Infinity` for a group of zero weights. */
+export function groupedLogSumExp(logWeights: Float64Array, groups: number): Float64Array {
+  const m = groupSize(logWeights.length, groups, 'groupedLogSumExp');
+  const out = new Float64Array(groups);
+  for (let g = 0; g < groups; g++) {
+    let mx = -Infinity;
+    for (let i = g * m; i < (g + 1) * m; i++) {
+      checkGroupedLogWeight(logWeights[i], i, 'groupedLogSumExp');
+      if (logWeights[i] > mx) mx = logWeights[i];
+    }
+    if (mx === -Infinity) {
+      out[g] = -Infinity;
+      continue;
+    }
+    let s = 0;
+    for (let i = g * m; i < (g + 1) * m; i++) s += Math.exp(logWeights[i] - mx);
+    out[g] = mx + Math.log(s);
+  }
+  return out;
+}
+
+/** Kish ESS `(sum w)^2 / sum w^2` of each group, in [1, n / groups]; 0 for a group of zero weights. */
+export function groupedEss(logWeights: Float64Array, groups: number): Float64Array {
+  const m = groupSize(logWeights.length, groups, 'groupedEss');
+  const out = new Float64Array(groups);
+  for (let g = 0; g < groups; g++) {
+    let mx = -Infinity;
+    for (let i = g * m; i < (g + 1) * m; i++) {
+      checkGroupedLogWeight(logWeights[i], i, 'groupedEss');
+      if (logWeights[i] > mx) mx = logWeights[i];
+    }
+    if (mx === -Infinity) continue;
+    let s1 = 0;
+    let s2 = 0;
+    for (let i = g * m; i < (g + 1) * m; i++) {
+      const w = Math.exp(logWeights[i] - mx);
+      s1 += w;
+      s2 += w * w;
+    }
+    out[g] = (s1 * s1) / s2;
+  }
+  return out;
+}
+
+export interface GroupedResampleOptions {
+  scheme?: ResamplingScheme;
+  /** Resample only the groups with a non-zero entry here (the others keep their rows); default all. */
+  only?: Uint8Array;
+}
+
+/**
+ * Resample every group within itself: returns n global ancestor indices, `n / groups` per group
+ * (identity for groups left out by `only`). Systematic: one uniform per group (`uniform(key,
+ * groups)`); multinomial: one per row (`uniform(key, n)`). A group of zero weights cannot be
+ * resampled: it is an error to include one.
+ */
+export function groupedResample(key: Key, logWeights: Float64Array, groups: number, opts: GroupedResampleOptions = {}): Int32Array {
+  const n = logWeights.length;
+  const m = groupSize(n, groups, 'groupedResample');
+  const scheme = opts.scheme ?? 'systematic';
+  if (scheme !== 'systematic' && scheme !== 'multinomial') throw new RangeError(`unknown resampling scheme '${String(scheme)}' (systematic, multinomial)`);
+  if (opts.only !== undefined && opts.only.length !== groups) throw new RangeError(`groupedResample: 'only' has ${opts.only.length} entries for ${groups} groups`);
+  const u = uniform(key, scheme === 'systematic' ? groups : n);
+  const out = new Int32Array(n);
+  for (let g = 0; g < groups; g++) {
+    const start = g * m;
+    if (opts.only !== undefined && opts.only[g] === 0) {
+      for (let j = 0; j < m; j++) out[start + j] = start + j;
+      continue;
+    }
+    const cdf = cdfOf(logWeights.subarray(start, start + m));
+    if (scheme === 'systematic') {
+      let i = 0;
+      for (let j = 0; j < m; j++) {
+        const v = (j + u[g]) / m;
+        while (i < m - 1 && !(v < cdf[i])) i++;
+        out[start + j] = start + i;
+      }
+    } else {
+      for (let j = 0; j < m; j++) out[start + j] = start + invertCdf(cdf, u[start + j]);
+    }
+  }
+  return out;
+}
+
+/** Entries `idx[0], idx[1], ...` of `values` (a per-row array) as a new array. */
+export function gatherValues(values: Float64Array, idx: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(idx.length);
+  for (let j = 0; j < idx.length; j++) {
+    const i = idx[j];
+    if (!(i >= 0 && i < values.length)) throw new RangeError(`gatherValues: index ${i} out of range for ${values.length} values`);
+    out[j] = values[i];
+  }
+  return out;
 }
