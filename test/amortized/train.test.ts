@@ -1,0 +1,116 @@
+/**
+ * Algorithm 1's trainer: the replay buffer, the prepared batches, a short run on an exact GMM,
+ * and resumption from a snapshot repeating the uninterrupted run exactly.
+ */
+import { describe, expect, it } from 'vitest';
+import { makeBatch } from '../../src/core/batch.js';
+import { keyFromSeed } from '../../src/core/key.js';
+import { ReplayBuffer } from '../../src/amortized/buffer.js';
+import { inThreadRunner } from '../../src/amortized/posterior-means.js';
+import { AmortizedTrainer, amortizedBatch, checkAmortizedConfig, paperAmortizedConfig, type AmortizedConfig } from '../../src/amortized/train.js';
+import { VPSDE } from '../../src/diffusion/vp.js';
+import { GaussianMixture } from '../../src/targets/gmm.js';
+import { getTarget } from '../../src/targets/registry.js';
+
+describe('ReplayBuffer', () => {
+  it('is a FIFO of fixed capacity; snapshot/restore keeps the order; non-finite rows are skipped', () => {
+    const b = new ReplayBuffer(3, 1);
+    expect(b.push(makeBatch(2, 1, [1, 2]))).toEqual({ added: 2, skipped: 0 });
+    expect(b.push(makeBatch(3, 1, [NaN, 3, 4]))).toEqual({ added: 2, skipped: 1 });
+    expect(b.size).toBe(3);
+    expect(Array.from(b.snapshot().data)).toEqual([2, 3, 4]); // 1 was the oldest and is gone
+    const r = ReplayBuffer.restore(3, b.snapshot());
+    r.push(makeBatch(1, 1, [5]));
+    expect(Array.from(r.snapshot().data)).toEqual([3, 4, 5]);
+    const s = r.sample(keyFromSeed(0), 1000);
+    const counts = [3, 4, 5].map((v) => s.data.filter((x) => x === v).length);
+    for (const c of counts) expect(Math.abs(c - 1000 / 3)).toBeLessThan(4.5 * Math.sqrt(1000 * (1 / 3) * (2 / 3))); // binomial, z = 4.5
+    expect(() => new ReplayBuffer(0, 1)).toThrow(/capacity/);
+    expect(() => b.push(makeBatch(1, 2))).toThrow(/dimension/);
+  });
+});
+
+function tinyConfig(): AmortizedConfig {
+  const c = paperAmortizedConfig(2);
+  c.network = { ...c.network, hidden: 32, depth: 2 };
+  c.epochs = 3;
+  c.iterationsPerEpoch = 4;
+  c.batch = 16;
+  c.buffer = { capacity: 100, refresh: 32, sampleSteps: 20 };
+  if (c.posterior.kind === 'ais') c.posterior.particles = 16;
+  return c;
+}
+
+const target = new GaussianMixture({ means: [[-2, 0], [2, 1]], covariance: { variance: 0.5 } });
+
+describe('amortized trainer', () => {
+  it('validates its config', () => {
+    expect(() => checkAmortizedConfig({ ...tinyConfig(), epochs: 0 })).toThrow(/epochs/);
+    expect(() => checkAmortizedConfig({ ...tinyConfig(), tMin: 0 })).toThrow(/tMin/);
+    expect(() => checkAmortizedConfig({ ...tinyConfig(), weighting: 'sigma' as never })).toThrow(/weighting/);
+  });
+
+  it('builds batches with noise targets (x_t - alpha x0hat) / sigma and weights 1/alpha', async () => {
+    const c = tinyConfig();
+    const sde = new VPSDE();
+    const x0 = makeBatch(16, 2, Array.from({ length: 32 }, (_, i) => Math.sin(i)));
+    const { batch, estimate, dropped } = await amortizedBatch(keyFromSeed(1), inThreadRunner(target), x0, c, sde);
+    expect(dropped).toBe(0);
+    expect(batch.n).toBe(16);
+    for (let i = 0; i < 16; i++) {
+      const a = sde.alpha(batch.t[i]);
+      const s = sde.sigma(batch.t[i]);
+      expect(batch.w[i]).toBeCloseTo(1 / a, 10);
+      for (let j = 0; j < 2; j++) {
+        expect(batch.xt[i * 2 + j]).toBeCloseTo(a * x0.data[i * 2 + j] + s * batch.eps[i * 2 + j], 10);
+        expect(batch.target[i * 2 + j]).toBeCloseTo((batch.xt[i * 2 + j] - a * estimate.x0.data[i * 2 + j]) / s, 8);
+      }
+    }
+  });
+
+  it('runs epochs with finite losses, counts target evaluations, and a resumed run repeats the uninterrupted one exactly', async () => {
+    const c = tinyConfig();
+    const full = await AmortizedTrainer.create(target, c);
+    const reports = [];
+    for (let e = 0; e < 3; e++) reports.push(await full.runEpoch());
+    for (const r of reports) {
+      expect(Number.isFinite(r.meanLoss)).toBe(true);
+      expect(r.skipped).toBe(0);
+    }
+    // Per iteration: 16 problems x (16 particles x 11 + 6 refinement evaluations).
+    expect(reports[2].targetEvaluations).toBe(3 * 4 * 16 * (16 * 11 + 6));
+    expect(reports[2].bufferSize).toBe(100); // 4 refreshes of 32 into a FIFO of capacity 100
+    const end = full.snapshot();
+    await full.close();
+
+    const first = await AmortizedTrainer.create(target, c);
+    await first.runEpoch();
+    const mid = first.snapshot();
+    await first.close();
+    const resumed = await AmortizedTrainer.create(target, c, mid);
+    await resumed.runEpoch();
+    await resumed.runEpoch();
+    const again = resumed.snapshot();
+    await resumed.close();
+    expect(again.epoch).toBe(3);
+    expect(again.targetEvaluations).toBe(end.targetEvaluations);
+    expect(Array.from(again.buffer.data)).toEqual(Array.from(end.buffer.data));
+    for (const name of Object.keys(end.train.params)) expect(Array.from(again.train.params[name].data)).toEqual(Array.from(end.train.params[name].data));
+  });
+
+  it('gives the same run on worker threads as in this thread (the workers load the target by name)', async () => {
+    const c = tinyConfig();
+    c.epochs = 1;
+    const g8 = getTarget('8gaussians');
+    const x = await AmortizedTrainer.create(g8, c);
+    await x.runEpoch();
+    const sx = x.snapshot();
+    await x.close();
+    const y = await AmortizedTrainer.create(g8, c, undefined, { threads: 2, targetSpec: '8gaussians' });
+    await y.runEpoch();
+    const sy = y.snapshot();
+    await y.close();
+    for (const name of Object.keys(sx.train.params)) expect(Array.from(sy.train.params[name].data)).toEqual(Array.from(sx.train.params[name].data));
+    await expect(AmortizedTrainer.create(g8, c, undefined, { threads: 2 })).rejects.toThrow(/targetSpec/);
+  });
+});
