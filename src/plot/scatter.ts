@@ -50,7 +50,9 @@ export function scatterSpec(series: readonly ScatterSeries[], opts: ScatterOptio
   const [dx, dy] = opts.dims ?? [0, 1];
   const maxPoints = opts.maxPoints ?? 3000;
   const values: Array<{ x: number; y: number; series: string }> = [];
+  const { x: xr, y: yr } = ranges(opts.range);
   let dropped = 0;
+  let outside = 0;
   for (const s of series) {
     const b = s.points;
     if (dx >= b.dim || dy >= b.dim || dx < 0 || dy < 0) {
@@ -59,15 +61,18 @@ export function scatterSpec(series: readonly ScatterSeries[], opts: ScatterOptio
     for (const i of strideIndices(b.n, maxPoints)) {
       const x = b.data[i * b.dim + dx];
       const y = b.data[i * b.dim + dy];
-      if (Number.isFinite(x) && Number.isFinite(y)) values.push({ x, y, series: s.name });
-      else dropped++;
+      if (!Number.isFinite(x) || !Number.isFinite(y)) dropped++;
+      // Points far outside a fixed range are left out rather than clipped by the renderer
+      // (resvg panicked on a clip path with points ~10x outside the domain).
+      else if (xr && (x < xr[0] || x > xr[1])) outside++;
+      else if (yr && (y < yr[0] || y > yr[1])) outside++;
+      else values.push({ x, y, series: s.name });
     }
   }
   const names = series.map((s) => s.name);
-  const { x: xr, y: yr } = ranges(opts.range);
   const scale = (r?: AxisRange) => (r ? { domain: [r[0], r[1]], nice: false, zero: false } : { zero: false });
   const shown = series.map((s) => `${s.name}: ${Math.min(s.points.n, maxPoints)} of ${s.points.n}`).join(', ');
-  const subtitle = `points shown: ${shown}` + (dropped > 0 ? `; ${dropped} non-finite not shown` : '');
+  const subtitle = `points shown: ${shown}` + (dropped > 0 ? `; ${dropped} non-finite not shown` : '') + (outside > 0 ? `; ${outside} outside the axes not shown` : '');
   const panels = opts.layout === 'panels';
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',

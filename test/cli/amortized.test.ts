@@ -1,0 +1,93 @@
+/**
+ * `tweedie amortized train|sample` end to end at tiny sizes (the built CLI in a subprocess), the
+ * energy-module loader, and bad input.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { makeBatch } from '../../src/core/batch.js';
+import { loadEnergyModule } from '../../src/io/energy-module.js';
+import { readNpyBatch } from '../../src/io/npy.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const CLI = join(ROOT, 'dist/cli/main.js');
+const FIX = join(ROOT, 'test/fixtures/energy');
+const work = mkdtempSync(join(tmpdir(), 'tweedie-amortized-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function tweedie(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: work, encoding: 'utf8', timeout: 180_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+const result = (dir: string) => JSON.parse(readFileSync(join(work, dir, 'result.json'), 'utf8'));
+const TINY = ['--epochs', '2', '--iterations', '3', '--batch', '8', '--particles', '8', '--validate-every', '1', '--validate-n', '64', '--eval-n', '64', '--quiet'];
+
+describe('tweedie amortized train / sample', () => {
+  it('trains on gmm40, selects by validation W2, writes model, samples, plot and metrics with the floor; resumes; samples again', () => {
+    const r = tweedie('amortized', 'train', '--target', 'gmm40', ...TINY, '--threads', '0', '--out', 'g');
+    expect(r.code, r.stderr).toBe(0);
+    for (const f of ['checkpoint.safetensors', 'model.safetensors', 'config.json', 'samples.npy', 'samples.png', 'result.json']) expect(existsSync(join(work, 'g', f))).toBe(true);
+    const res = result('g');
+    expect(res.metrics.epochs).toBe(2);
+    expect(res.metrics.w2).toBeGreaterThan(0);
+    expect(res.floor.w2).toBeGreaterThan(0);
+    expect(res.metrics.targetEvaluations).toBe(2 * 3 * 8 * (8 * 11 + 6));
+    expect(res.notes.join(' ')).toMatch(/validation W2/);
+    expect(readNpyBatch(join(work, 'g/samples.npy')).n).toBe(64);
+
+    const again = tweedie('amortized', 'train', '--target', 'gmm40', ...TINY, '--epochs', '3', '--threads', '0', '--resume', '--out', 'g');
+    expect(again.code, again.stderr).toBe(0);
+    expect(result('g').metrics.epochs).toBe(3);
+
+    const s = tweedie('amortized', 'sample', '--model', 'g', '--n', '50', '--steps', '20', '--out', 'gs');
+    expect(s.code, s.stderr).toBe(0);
+    expect(result('gs').metrics.w2).toBeGreaterThan(0);
+    expect(readNpyBatch(join(work, 'gs/samples.npy')).n).toBe(50);
+  });
+
+  it('trains on a user energy module (no references: the final EMA is the model)', () => {
+    const r = tweedie('amortized', 'train', '--target', join(FIX, 'ring.mjs'), ...TINY, '--threads', '0', '--out', 'ring');
+    expect(r.code, r.stderr).toBe(0);
+    expect(result('ring').notes.join(' ')).toMatch(/no references/);
+  });
+
+  it('bad input: exit 2 and one message naming the problem', () => {
+    const cases: [string[], RegExp][] = [
+      [['--target', 'gmm41'], /unknown target 'gmm41'.*gmm40/],
+      [['--target', join(FIX, 'no-dim.mjs')], /must export its dimension/],
+      [['--target', join(FIX, 'wrong-shape.mjs')], /shape/],
+      [['--target', 'missing.mjs'], /not found/],
+      [['--target', 'gmm40', '--posterior', 'mcmc'], /posterior/],
+      [['--target', 'gmm40', '--resume', '--out', 'nothing-here'], /no checkpoint\.safetensors/],
+      [['--target', 'gmm40', '--posterior', 'hmc', '--bridges', '3'], /--bridges/],
+    ];
+    for (const [args, msg] of cases) {
+      const r = tweedie('amortized', 'train', ...args, '--quiet');
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(msg);
+    }
+    const s = tweedie('amortized', 'sample', '--model', 'nowhere');
+    expect(s.code).toBe(2);
+    expect(s.stderr).toMatch(/no model/);
+  });
+});
+
+describe('energy modules', () => {
+  it('loads logDensity(x, np) with its autodiff gradient (ring: grad = -4 (|x| - 3) x / |x|)', async () => {
+    const t = await loadEnergyModule(join(FIX, 'ring.mjs'));
+    expect(t.dim).toBe(2);
+    const x = makeBatch(3, 2, [1, 0, 0, 5, 3, 4]);
+    const r = t.logDensityAndGrad(x);
+    for (let i = 0; i < 3; i++) {
+      const a = x.data[2 * i];
+      const b = x.data[2 * i + 1];
+      const n = Math.hypot(a, b);
+      expect(r.value[i]).toBeCloseTo(-2 * (n - 3) ** 2, 4);
+      expect(r.grad.data[2 * i]).toBeCloseTo((-4 * (n - 3) * a) / n, 4);
+      expect(r.grad.data[2 * i + 1]).toBeCloseTo((-4 * (n - 3) * b) / n, 4);
+    }
+    expect(() => t.logDensity(makeBatch(1, 3))).toThrow(/dimension 3/);
+  });
+});
