@@ -10,12 +10,14 @@ import { describe, expect, it } from 'vitest';
 import { fromRows } from '../src/core/batch.js';
 import { initEngine } from '../src/core/engine.js';
 import { loadWeightModule } from '../src/io/weight-module.js';
+import { loadEnergyModule } from '../src/io/energy-module.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
 const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
 const examples = blocks.filter((b) => b.includes("from 'tweedie'"));
 const weightModules = blocks.filter((b) => b.includes('export function logWeight'));
+const energyModules = blocks.filter((b) => b.includes('export function logDensity'));
 
 describe('README', () => {
   it('has a quick start whose scripts exist', () => {
@@ -51,6 +53,21 @@ describe('README', () => {
       expect(value[1]).toBeCloseTo(Math.log(2), 5);
       expect(grad.data[0]).toBeCloseTo(4 / 5, 5); // d/dx1 log(1 + x1^2) = 2 x1 / (1 + x1^2)
       expect(grad.data[1]).toBeCloseTo(0, 6);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  });
+  it('shows an energy module that loads and is the ring log p = -2 (|x| - 3)^2', async () => {
+    expect(energyModules.length).toBe(1);
+    const file = join(tmpdir(), `readme-energy-${process.pid}.mjs`);
+    writeFileSync(file, energyModules[0]);
+    try {
+      const t = await loadEnergyModule(file);
+      const { value, grad } = t.logDensityAndGrad(fromRows([[0, 5], [1, 0]]));
+      expect(value[0]).toBeCloseTo(-8, 4);
+      expect(value[1]).toBeCloseTo(-8, 4);
+      expect(grad.data[1]).toBeCloseTo(-8, 4); // d/dx2 at (0, 5): -4 (5 - 3)
+      expect(grad.data[2]).toBeCloseTo(8, 4); // d/dx1 at (1, 0): -4 (1 - 3)
     } finally {
       rmSync(file, { force: true });
     }
