@@ -15,14 +15,18 @@
  *    plain `h @ W + b`): what compiled programs take.
  */
 import type { Batch } from '../core/batch.js';
-import {
-  arrayF32, disposeTree, enableKernelInstanceCache, initEngine, jitTree, np, readF32, refTree, type JaxArray,
-} from '../core/engine.js';
+import { arrayF32, initEngine, np, readF32, type JaxArray } from '../core/engine.js';
 import { split, uniform, type Key } from '../core/key.js';
 import type { NoiseSchedule, ScoreModel } from '../core/types.js';
 import { scoreModelFrom, type Parametrisation } from '../diffusion/parametrisation.js';
 import { embeddingFrequencies, embedTime } from './embedding.js';
+import { silu, transposeData } from './layers.js';
+import { compiledPredictor, type NetworkPredictor } from './predictor.js';
 import { checkTensors, type Tensors } from './tensors.js';
+
+// Moved to shared modules (the EGNN uses them too); re-exported for existing importers.
+export { silu, transposeData } from './layers.js';
+export { bucketSize, type NetworkPredictor } from './predictor.js';
 
 export interface MlpConfig {
   /** Data dimension (input and output). */
@@ -102,13 +106,6 @@ export function initMlp(key: Key, cfg: MlpConfig): Tensors {
 /** Parameters as engine arrays: `w[l]` is `[in, out]`, `b[l]` is `[out]`. */
 export type EngineParams = { w: JaxArray[]; b: JaxArray[] };
 
-/** `[out, in]` row-major -> `[in, out]` row-major. */
-export function transposeData(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = data[i * cols + j];
-  return out;
-}
-
 /** Tensors (PyTorch layout) -> engine arrays (weights transposed). Needs a started engine. */
 export function toEngineParams(cfg: MlpConfig, t: Tensors): EngineParams {
   checkTensors(t, mlpTensorSpecs(cfg), 'MLP parameters');
@@ -135,19 +132,6 @@ export function fromEngineParams(cfg: MlpConfig, p: EngineParams): Tensors {
 export function frequencyArray(cfg: MlpConfig): JaxArray {
   const f = embeddingFrequencies(cfg.embDim);
   return arrayF32(Float32Array.from(f), [1, f.length]);
-}
-
-/**
- * SiLU `z sigmoid(z)` whose gradient stays finite for any `z`. jax-js's `nn.silu` is
- * `z / (1 + exp(-z))`: for `z < -88` float32 `exp(-z)` overflows, and its backward pass takes
- * `0 * Infinity = NaN` — seen as hundreds of skipped NaN steps when training 2spirals at lr 3e-3.
- * Clipping the argument of `exp` at +-60 changes no float32 value (sigmoid is already 0 or 1
- * to float32 precision there, so silu is 0 or z) and gives a zero, not NaN, derivative beyond.
- */
-const SILU_CLIP = 60;
-function silu(z: JaxArray): JaxArray {
-  const c = np.clip(z, -SILU_CLIP, SILU_CLIP);
-  return np.multiply(z, np.reciprocal(np.add(np.exp(np.negative(c)), 1)));
 }
 
 /** Input dimensions up to this use broadcast multiply-adds instead of a matmul (see mlpApply). */
@@ -217,81 +201,14 @@ export function mlpForwardReference(cfg: MlpConfig, params: Tensors, x: Batch, t
 // ----------------------------------------------------------------------------------------------
 
 /**
- * Rows per compiled call; larger batches run in chunks of this many rows. Measured on the
- * default network, 10,000 rows: chunks of 2048 took 90 ms, 1024 and 512 ~66 ms, 256 ~100 ms
- * (jax-js' matmul slows down more than linearly with the row count beyond ~512 rows).
- */
-const CHUNK = 1024;
-
-/**
- * Padded size of a batch of `n <= CHUNK` rows: powers of two up to 256, then multiples of 256, so
- * that a sampler calling with arbitrary sizes compiles at most ~10 shapes and wastes < 2x (< 1.3x
- * above 256 rows) of the work.
- */
-export function bucketSize(n: number): number {
-  if (n <= 256) {
-    let b = 8;
-    while (b < n) b *= 2;
-    return b;
-  }
-  return Math.ceil(n / 256) * 256;
-}
-
-export interface NetworkPredictor {
-  readonly dim: number;
-  /** The raw network output (in its parametrisation) at `(x, t)`, float64. */
-  predict(x: Batch, t: number | Float64Array): Batch;
-  /** Give back the engine memory holding the weights. */
-  dispose(): void;
-}
-
-/**
  * The network as a predictor: float32 inside one compiled program per bucketed batch shape,
- * float64 out. `t` is one time or one per row. The engine must be started (`await initEngine()`).
+ * float64 out (`predictor.ts`). `t` is one time or one per row. The engine must be started
+ * (`await initEngine()`).
  */
 export function networkPredictor(cfg: MlpConfig, params: Tensors): NetworkPredictor {
   checkMlpConfig(cfg);
-  enableKernelInstanceCache();
-  let p: EngineParams | undefined = toEngineParams(cfg, params);
-  let freqs: JaxArray | undefined = frequencyArray(cfg);
-  const fwd = jitTree((pp: EngineParams, f: JaxArray, x: JaxArray, t: JaxArray) => np.add(mlpApply(pp, f, x, t), 0));
-  const d = cfg.dim;
-
-  const runChunk = (x: Batch, t: number | Float64Array, start: number, rows: number, out: Float64Array): void => {
-    const m = bucketSize(rows);
-    const xs = new Float32Array(m * d);
-    for (let k = 0; k < rows * d; k++) xs[k] = x.data[start * d + k];
-    // One time for all rows (what the samplers pass): a [1, 1] time, so that the embedding and
-    // its first-layer product are computed once and broadcast over the rows.
-    let ta: JaxArray;
-    if (typeof t === 'number') ta = arrayF32(Float32Array.of(t), [1, 1]);
-    else {
-      const ts = new Float32Array(m);
-      for (let i = 0; i < rows; i++) ts[i] = t[start + i];
-      ta = arrayF32(ts, [m, 1]);
-    }
-    const y = readF32(fwd(refTree(p!), freqs!.ref, arrayF32(xs, [m, d]), ta));
-    for (let k = 0; k < rows * d; k++) out[start * d + k] = y[k];
-  };
-
-  return {
-    dim: d,
-    predict(x: Batch, t: number | Float64Array): Batch {
-      if (p === undefined || freqs === undefined) throw new Error('network predictor used after dispose()');
-      if (x.dim !== d) throw new RangeError(`network expects points of dimension ${d}, got dimension ${x.dim}`);
-      if (typeof t !== 'number' && t.length !== x.n) throw new RangeError(`network: ${t.length} times for ${x.n} rows`);
-      const out = new Float64Array(x.n * d);
-      for (let start = 0; start < x.n; start += CHUNK) runChunk(x, t, start, Math.min(CHUNK, x.n - start), out);
-      return { n: x.n, dim: d, data: out };
-    },
-    dispose(): void {
-      if (p !== undefined) disposeTree(p);
-      freqs?.dispose();
-      fwd.dispose();
-      p = undefined;
-      freqs = undefined;
-    },
-  };
+  const p = { p: toEngineParams(cfg, params), freqs: frequencyArray(cfg) };
+  return compiledPredictor(cfg.dim, p, (pp, x, t) => mlpApply(pp.p, pp.freqs, x, t));
 }
 
 /**
