@@ -68,9 +68,10 @@ export function hmcStep(key: Key, state: ChainState, logDensity: LogDensityFn, o
   const u = uniform(kAccept, n);
   const x = state.position.data;
   const g = state.grad.data;
-  const pos = new Float64Array(n * dim);
-  const outLp = new Float64Array(n);
-  const outG = new Float64Array(n * dim);
+  // Outputs reuse the trajectory's buffers, which this step owns (allocation-light hot path).
+  const pos = prop.position.data;
+  const outLp = prop.logDensity;
+  const outG = prop.grad.data;
   const acceptanceRate = new Float64Array(n);
   const accepted = new Uint8Array(n);
   const energyError = new Float64Array(n);
@@ -78,28 +79,28 @@ export function hmcStep(key: Key, state: ChainState, logDensity: LogDensityFn, o
   for (let i = 0; i < n; i++) {
     const o = i * dim;
     let take = false;
-    if (traj.diverged[i] !== 0 || !rowFinite(prop.grad.data, dim, i, prop.logDensity)) {
+    if (traj.diverged[i] !== 0 || !rowFinite(outG, dim, i, outLp)) {
       nonFinite++;
       energyError[i] = Infinity;
     } else {
       let s = 0;
       for (let j = 0; j < dim; j++) s += p1[o + j] * p1[o + j];
       const k1 = 0.5 * stepSizeAt(invMass, i) * s;
-      const dH = (-prop.logDensity[i] + k1) - (-state.logDensity[i] + k0[i]);
+      const dH = (-outLp[i] + k1) - (-state.logDensity[i] + k0[i]);
       energyError[i] = dH;
       // NaN (a current state with NaN log density) rejects; -Inf (current -Inf) accepts.
       if (dH <= 0) acceptanceRate[i] = 1;
       else if (dH > 0) acceptanceRate[i] = Math.exp(-dH);
       take = Math.log(u[i]) < -dH;
     }
-    const src = take ? prop : state;
-    if (take) accepted[i] = 1;
-    outLp[i] = src.logDensity[i];
-    const sx = take ? prop.position.data : x;
-    const sg = take ? prop.grad.data : g;
-    for (let j = 0; j < dim; j++) {
-      pos[o + j] = sx[o + j];
-      outG[o + j] = sg[o + j];
+    if (take) {
+      accepted[i] = 1;
+    } else {
+      outLp[i] = state.logDensity[i];
+      for (let j = 0; j < dim; j++) {
+        pos[o + j] = x[o + j];
+        outG[o + j] = g[o + j];
+      }
     }
   }
   return [

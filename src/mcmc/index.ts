@@ -10,3 +10,4 @@ export * from './hmc.js';
 export * from './kernel.js';
 export * from './adaptation.js';
 export * from './resampling.js';
+export * from './ais.js';

@@ -54,7 +54,7 @@ export function leapfrog(
   }
 
   for (let s = 0; s < numSteps; s++) {
-    // Stage 2: drift x <- x + h m^{-1} p. A fresh buffer per step: the target may keep the batch.
+    // Stage 2: drift x <- x + h m^{-1} p, into a fresh buffer (the previous one may be the caller's).
     const xn = new Float64Array(n * dim);
     for (let i = 0; i < n; i++) {
       const o = i * dim;

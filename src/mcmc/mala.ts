@@ -68,9 +68,12 @@ export function malaStep(key: Key, state: ChainState, logDensity: LogDensityFn, 
 
   // Stage 3: Metropolis–Hastings with the Langevin proposal density (Roberts & Tweedie 1996, eq. 1.6).
   const u = uniform(kAccept, n);
-  const pos = new Float64Array(n * dim);
+  // Outputs reuse this step's own buffers (allocation-light hot path): the proposal buffer
+  // becomes the new position (rejected rows copied back), the noise buffer the new gradient
+  // (row i's noise is read before row i's gradient is written).
+  const pos = xp;
+  const outG = z;
   const outLp = new Float64Array(n);
-  const outG = new Float64Array(n * dim);
   const acceptanceRate = new Float64Array(n);
   const accepted = new Uint8Array(n);
   let nonFinite = 0;
@@ -98,10 +101,7 @@ export function malaStep(key: Key, state: ChainState, logDensity: LogDensityFn, 
     if (take) {
       accepted[i] = 1;
       outLp[i] = lpp[i];
-      for (let j = 0; j < dim; j++) {
-        pos[o + j] = xp[o + j];
-        outG[o + j] = gp[o + j];
-      }
+      for (let j = 0; j < dim; j++) outG[o + j] = gp[o + j];
     } else {
       outLp[i] = lp[i];
       for (let j = 0; j < dim; j++) {

@@ -12,7 +12,9 @@ import type { ValueAndGrad } from '../core/types.js';
 
 /**
  * Per-row unnormalised log density and its gradient. May differ per row (a row-specific
- * posterior, a row-specific AIS base); must not mutate `x`.
+ * posterior, a row-specific AIS base); must neither mutate `x` nor keep it after returning (the
+ * kernels reuse the buffers they pass as their output, to keep the hot path allocation-light).
+ * The arrays it returns are only read.
  *
  * Kernels never call it with non-finite coordinates: rows whose proposal is not finite are
  * evaluated at their current position instead (the result is discarded and the proposal
