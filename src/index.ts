@@ -18,3 +18,5 @@ export { loadWeightModule } from './io/weight-module.js';
 export { loadModel, loadCheckpoint, saveCheckpoint, type ModelConfig, type RunConfig } from './io/checkpoint.js';
 export * from './models/mlp.js';
 export * from './models/train.js';
+export * from './models/architecture.js';
+export * from './models/egnn.js';

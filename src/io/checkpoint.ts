@@ -9,11 +9,17 @@
  * `foldIn(key(seed), step)`, so the seed and the step determine them.
  * `DIR/model.safetensors` (EMA weights, model config in metadata) and `DIR/config.json` are
  * written next to it for users and for `tweedie sample --model DIR`.
+ *
+ * The network is any architecture of `models/architecture.ts`: `model.network` records its kind
+ * and config (`{ kind: 'mlp', dim, hidden, depth, embDim, activation }` — unchanged, so older MLP
+ * files load as before — or `{ kind: 'egnn', particles, spaceDim, hidden, layers, embDim,
+ * activation, output }`), and the tensors are checked against that architecture's specs.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Parametrisation } from '../diffusion/parametrisation.js';
-import { type MlpConfig, mlpTensorSpecs } from '../models/mlp.js';
+import { type NetworkConfig, NETWORK_KINDS, architecture } from '../models/architecture.js';
+import type { TensorSpec } from '../models/layers.js';
 import type { Tensors, TrainConfig, TrainState } from '../models/train.js';
 import { writeFileAtomic } from './atomic.js';
 import { InputError } from './errors.js';
@@ -28,7 +34,8 @@ export const CONFIG_FILE = 'config.json';
 export interface ModelConfig {
   format: 'tweedie-model';
   version: 1;
-  network: { kind: 'mlp' } & MlpConfig;
+  /** The architecture and its config (`models/architecture.ts`). */
+  network: NetworkConfig;
   parametrisation: Parametrisation;
   diffusion: TrainConfig['diffusion'];
   data: { source: string; dim: number; normalisation: Normalisation };
@@ -50,20 +57,30 @@ function toTensors(t: Tensors, prefix: string, out: Record<string, Tensor>): voi
   for (const [name, v] of Object.entries(t)) out[prefix ? `${prefix}/${name}` : name] = { dtype: 'F32', shape: v.shape, data: v.data };
 }
 
+/** The architecture's tensor specs and description; an invalid config is an input error. */
+function networkSpecs(cfg: NetworkConfig, source: string): { specs: TensorSpec[]; what: string } {
+  try {
+    const arch = architecture(cfg);
+    return { specs: arch.tensorSpecs(), what: arch.describe() };
+  } catch (e) {
+    throw new InputError(`${source}: invalid network config: ${(e as Error).message}`);
+  }
+}
+
 /** Check a set of tensors against the network's specification: names, shapes, dtype, finiteness. */
-function checkWeights(cfg: MlpConfig, tensors: Record<string, Tensor>, prefix: string, source: string): Tensors {
-  const specs = mlpTensorSpecs(cfg);
+function checkWeights(cfg: NetworkConfig, tensors: Record<string, Tensor>, prefix: string, source: string): Tensors {
+  const { specs, what } = networkSpecs(cfg, source);
   const out: Tensors = {};
   const expected = new Set(specs.map((s) => (prefix ? `${prefix}/${s.name}` : s.name)));
   for (const name of Object.keys(tensors)) {
     if ((prefix === '' || name.startsWith(`${prefix}/`)) && !expected.has(name)) {
-      throw new InputError(`${source}: tensor '${name}' is not part of the configured network (${cfg.depth} x ${cfg.hidden}, dim ${cfg.dim}); the config does not match the weights`);
+      throw new InputError(`${source}: tensor '${name}' is not part of the configured network (${what}); the config does not match the weights`);
     }
   }
   for (const s of specs) {
     const name = prefix ? `${prefix}/${s.name}` : s.name;
     const t = tensors[name];
-    if (!t) throw new InputError(`${source}: missing tensor '${name}' for the configured network (${cfg.depth} x ${cfg.hidden}, dim ${cfg.dim}); the config does not match the weights`);
+    if (!t) throw new InputError(`${source}: missing tensor '${name}' for the configured network (${what}); the config does not match the weights`);
     if (t.dtype !== 'F32') throw new InputError(`${source}: tensor '${name}' is ${t.dtype}, expected F32`);
     if (t.shape.length !== s.shape.length || t.shape.some((d, i) => d !== s.shape[i])) {
       throw new InputError(`${source}: tensor '${name}' has shape [${t.shape}] but the config needs [${s.shape}]; the config does not match the weights`);
@@ -87,7 +104,9 @@ function parseJson<T>(text: string | undefined, what: string, source: string): T
 
 function checkModelConfig(c: ModelConfig, source: string): void {
   if (c?.format !== 'tweedie-model' || c.version !== 1) throw new InputError(`${source}: not a tweedie model config (format ${String(c?.format)}, version ${String(c?.version)})`);
-  if (c.network?.kind !== 'mlp') throw new InputError(`${source}: unknown network kind '${String(c.network?.kind)}'`);
+  if (!(NETWORK_KINDS as readonly unknown[]).includes(c.network?.kind)) {
+    throw new InputError(`${source}: unknown network kind '${String(c.network?.kind)}' (expected one of ${NETWORK_KINDS.join(', ')})`);
+  }
   if (!['noise', 'mean', 'score'].includes(c.parametrisation)) throw new InputError(`${source}: unknown parametrisation '${String(c.parametrisation)}'`);
 }
 

@@ -50,7 +50,7 @@ import type { Batch } from '../core/batch.js';
 import { arrayF32, np, type JaxArray } from '../core/engine.js';
 import { split, uniform, type Key } from '../core/key.js';
 import { embeddingFrequencies, embedTime } from './embedding.js';
-import { silu, toEngineWeights, type EngineWeights, type TensorSpec } from './layers.js';
+import { silu, TIME_FREQS, toEngineWeights, type EngineWeights, type TensorSpec } from './layers.js';
 import { compiledPredictor, type NetworkPredictor } from './predictor.js';
 import { checkTensors, type Tensors } from './tensors.js';
 
@@ -146,20 +146,17 @@ export function initEgnn(key: Key, cfg: EgnnConfig): Tensors {
 // Engine side
 // ----------------------------------------------------------------------------------------------
 
-/** The name under which the time-embedding frequencies (not trained) sit in the engine params. */
-export const EGNN_FREQS = 'time_embedding.freqs';
-
 /** The fixed (non-trained) tensors `egnnApply` needs besides the weights: the embedding frequencies `[1, embDim/2]`. */
 export function egnnBuffers(cfg: EgnnConfig): Tensors {
   const f = embeddingFrequencies(cfg.embDim);
-  return { [EGNN_FREQS]: { shape: [1, f.length], data: Float32Array.from(f) } };
+  return { [TIME_FREQS]: { shape: [1, f.length], data: Float32Array.from(f) } };
 }
 
 /** Tensors -> engine params for `egnnApply` (2-D weights transposed, plus the frequencies). Needs a started engine. */
 export function egnnEngineParams(cfg: EgnnConfig, t: Tensors): EngineWeights {
   const p = toEngineWeights(egnnTensorSpecs(cfg), t, 'EGNN parameters');
-  const f = egnnBuffers(cfg)[EGNN_FREQS];
-  p[EGNN_FREQS] = arrayF32(f.data, f.shape);
+  const f = egnnBuffers(cfg)[TIME_FREQS];
+  p[TIME_FREQS] = arrayF32(f.data, f.shape);
   return p;
 }
 
@@ -191,12 +188,15 @@ function linear(h: JaxArray, w: JaxArray, b?: JaxArray): JaxArray {
   return np.reshape(b === undefined ? y : np.add(y, b), [...lead, fout]);
 }
 
+/** `|d| = sqrt(d^2 + DIST_EPS)`: a finite derivative at coincident particles (module comment). */
+const DIST_EPS = 1e-8;
+
 /**
  * The network on engine arrays, for use inside a traced (`jitTree`, `valueAndGradTree`)
  * function: `p` from `egnnEngineParams`, `x` `[n, P * s]`, `t` `[n, 1]` (or `[1, 1]`: one time
  * for all rows); returns `[n, P * s]`. Non-consuming. Vectorised over the batch: pairwise
- * quantities are `[n, P, P - 1, ...]` arrays (`neighbours`, broadcasting), edge MLPs run as one matmul
- * over all `n P (P - 1)` edges.
+ * quantities are `[n, P, P - 1, ...]` arrays (`neighbours`, broadcasting), and the edge MLPs
+ * run as one matmul over all `n P (P - 1)` edges.
  */
 export function egnnApply(cfg: EgnnConfig, p: EngineWeights, x: JaxArray, t: JaxArray): JaxArray {
   const { particles: P, spaceDim: s, hidden: H, layers: L } = cfg;
@@ -205,7 +205,7 @@ export function egnnApply(cfg: EgnnConfig, p: EngineWeights, x: JaxArray, t: Jax
   const x0 = np.reshape(x, [n, P, s]);
 
   // Node features: h_i^0 = W_emb emb(t) + b_emb, the same for every particle ([m, H], m = n or 1).
-  const phase = np.multiply(t, p[EGNN_FREQS]);
+  const phase = np.multiply(t, p[TIME_FREQS]);
   const emb = np.concatenate([np.sin(phase), np.cos(phase)], -1);
   const h0 = linear(emb, p['embedding.weight'], p['embedding.bias']);
   let h = np.broadcastTo(np.reshape(h0, [h0.shape[0], 1, H]), [n, P, H]);
@@ -246,9 +246,6 @@ export function egnnApply(cfg: EgnnConfig, p: EngineWeights, x: JaxArray, t: Jax
   const y = cfg.output === 'position' ? xl : np.subtract(xl, x0);
   return np.reshape(np.subtract(y, np.mean(y, 1, { keepdims: true })), [n, P * s]);
 }
-
-/** `|d| = sqrt(d^2 + DIST_EPS)`: a finite derivative at coincident particles (module comment). */
-const DIST_EPS = 1e-8;
 
 /**
  * The network as a plain forward: float32 inside one compiled program per bucketed batch shape,

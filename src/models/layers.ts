@@ -28,6 +28,12 @@ export function transposeData(data: Float32Array, rows: number, cols: number): F
   return out;
 }
 
+/**
+ * The name under which a network's time-embedding frequencies `[1, embDim/2]` (fixed, not
+ * trained, never stored in checkpoints) sit among its engine weights.
+ */
+export const TIME_FREQS = 'time_embedding.freqs';
+
 /** Parameters as engine arrays, by tensor name, in engine layout (see `toEngineWeights`). */
 export type EngineWeights = Record<string, JaxArray>;
 

@@ -19,6 +19,8 @@ import { arrayF32, initEngine, np, readF32, type JaxArray } from '../core/engine
 import { split, uniform, type Key } from '../core/key.js';
 import type { NoiseSchedule, ScoreModel } from '../core/types.js';
 import { scoreModelFrom, type Parametrisation } from '../diffusion/parametrisation.js';
+import type { NetworkSpec } from './architecture.js';
+import { egnnPredictor } from './egnn.js';
 import { embeddingFrequencies, embedTime } from './embedding.js';
 import { silu, transposeData } from './layers.js';
 import { compiledPredictor, type NetworkPredictor } from './predictor.js';
@@ -197,36 +199,47 @@ export function mlpForwardReference(cfg: MlpConfig, params: Tensors, x: Batch, t
 }
 
 // ----------------------------------------------------------------------------------------------
-// The network as a ScoreModel
+// The network as a ScoreModel (any architecture: the MLP here, the EGNN of `egnn.ts`)
 // ----------------------------------------------------------------------------------------------
 
 /**
  * The network as a predictor: float32 inside one compiled program per bucketed batch shape,
- * float64 out (`predictor.ts`). `t` is one time or one per row. The engine must be started
- * (`await initEngine()`).
+ * float64 out (`predictor.ts`). `t` is one time or one per row. `cfg` is a bare `MlpConfig` or a
+ * tagged `NetworkConfig` (`architecture.ts`; e.g. a checkpoint's `model.network`), so an EGNN is
+ * served by `egnnPredictor`. The engine must be started (`await initEngine()`).
  */
-export function networkPredictor(cfg: MlpConfig, params: Tensors): NetworkPredictor {
-  checkMlpConfig(cfg);
-  const p = { p: toEngineParams(cfg, params), freqs: frequencyArray(cfg) };
-  return compiledPredictor(cfg.dim, p, (pp, x, t) => mlpApply(pp.p, pp.freqs, x, t));
+export function networkPredictor(cfg: NetworkSpec, params: Tensors): NetworkPredictor {
+  // Dispatch here rather than through `architecture.ts`, which imports this module.
+  if ('kind' in cfg && cfg.kind !== undefined && cfg.kind !== 'mlp') {
+    if (cfg.kind === 'egnn') return egnnPredictor(cfg, params);
+    throw new RangeError(`unknown network kind '${String((cfg as { kind: unknown }).kind)}'`);
+  }
+  const mlp = cfg as MlpConfig;
+  checkMlpConfig(mlp);
+  const p = { p: toEngineParams(mlp, params), freqs: frequencyArray(mlp) };
+  return compiledPredictor(mlp.dim, p, (pp, x, t) => mlpApply(pp.p, pp.freqs, x, t));
 }
 
 /**
- * A trained network as a `ScoreModel` under parametrisation `kind`, converted to a score by
- * `scoreModelFrom` (noise: `s = -eps / sigma_t`; mean: `s = (alpha_t x0 - x) / sigma_t^2`).
- * The engine must be started first (`await initEngine()`, or use `loadNetworkScoreModel`).
+ * A trained network (MLP or EGNN, see `networkPredictor`) as a `ScoreModel` under
+ * parametrisation `kind`, converted to a score by `scoreModelFrom` (noise: `s = -eps / sigma_t`;
+ * mean: `s = (alpha_t x0 - x) / sigma_t^2`). The engine must be started first
+ * (`await initEngine()`, or use `loadNetworkScoreModel`).
  */
 export function networkScoreModel(
-  cfg: MlpConfig, params: Tensors, kind: Parametrisation, schedule: NoiseSchedule,
+  cfg: NetworkSpec, params: Tensors, kind: Parametrisation, schedule: NoiseSchedule,
 ): ScoreModel & { predictor: NetworkPredictor; dispose(): void } {
   const predictor = networkPredictor(cfg, params);
   const model = scoreModelFrom(kind, predictor, schedule);
   return { dim: model.dim, score: model.score, predictor, dispose: () => predictor.dispose() };
 }
 
-/** `networkScoreModel` after starting the engine. */
+/**
+ * `networkScoreModel` after starting the engine. From a checkpoint:
+ * `const { config, params } = loadModel(dir); await loadNetworkScoreModel(config.network, params, config.parametrisation, sde)`.
+ */
 export async function loadNetworkScoreModel(
-  cfg: MlpConfig, params: Tensors, kind: Parametrisation, schedule: NoiseSchedule,
+  cfg: NetworkSpec, params: Tensors, kind: Parametrisation, schedule: NoiseSchedule,
 ): Promise<ScoreModel & { predictor: NetworkPredictor; dispose(): void }> {
   await initEngine();
   return networkScoreModel(cfg, params, kind, schedule);

@@ -1,7 +1,9 @@
 /**
  * Training a score network by denoising score matching (`loss.ts`), with Adam and global-norm
  * clipping (`adam.ts`), warm-up + cosine learning rate (`lr.ts`) and an EMA of the weights
- * (`ema.ts`).
+ * (`ema.ts`). Any architecture of `architecture.ts` (the MLP, the EGNN) trains the same way:
+ * the functions here take a `NetworkSpec` (a bare `MlpConfig`, or `{ kind, ...config }`) and see
+ * the network only through its tensor specs, init, buffers and `apply`.
  *
  * Performance shape (DESIGN.md): the whole step — forward, backward, clipping, Adam, EMA and the
  * NaN guard — is ONE compiled (`jit`) program over the pytree `{p, m, v, ema}` of engine arrays.
@@ -28,10 +30,8 @@ import {
   checkWeighting, diffusionCoefficients, prepareBatch, type DiffusionConfig, type PreparedBatch, type TimeSampling,
 } from './loss.js';
 import { learningRate } from './lr.js';
-import {
-  checkMlpConfig, fromEngineParams, frequencyArray, initMlp, mlpApply, mlpTensorSpecs, toEngineParams,
-  transposeData, type EngineParams, type MlpConfig,
-} from './mlp.js';
+import { architecture, engineBuffers, type Architecture, type EngineWeights, type NetworkSpec } from './architecture.js';
+import { fromEngineWeights, toEngineWeights, transposeData } from './layers.js';
 import { checkTensors, cloneTensors, zerosLike, type Tensors } from './tensors.js';
 
 export type { Tensors } from './tensors.js';
@@ -120,10 +120,10 @@ export interface TrainState {
   adamV: Tensors;
 }
 
-/** Fresh state: `initMlp(key)` weights, EMA equal to them, zero Adam moments, step 0. */
-export function initTrainState(key: Key, mlp: MlpConfig, train: TrainConfig): TrainState {
+/** Fresh state: the architecture's init from `key` (`initMlp`, `initEgnn`), EMA equal to it, zero Adam moments, step 0. */
+export function initTrainState(key: Key, net: NetworkSpec, train: TrainConfig): TrainState {
   checkTrainConfig(train);
-  const params = initMlp(key, mlp);
+  const params = architecture(net).init(key);
   return { step: 0, params, ema: cloneTensors(params), adamM: zerosLike(params), adamV: zerosLike(params) };
 }
 
@@ -156,16 +156,12 @@ export interface Trainer {
 
 /**
  * Engine-side training state: each of params, Adam moments and EMA is ONE flat float32 vector
- * (the leaves of `EngineParams` laid end to end, see `FlatLayout`). Why flat: the optimiser part
+ * (the parameter tensors in engine layout laid end to end, see `FlatLayout`). Why flat: the optimiser part
  * of the step (clip, Adam, EMA, NaN select) then compiles to a handful of kernels over one
  * vector instead of ~8 kernels per parameter array; at batch 64 the step was bound by kernel
  * launches (124 per step with per-leaf state, each costing tens of microseconds in jax-js).
  */
 type EngineState = { p: JaxArray; m: JaxArray; v: JaxArray; ema: JaxArray };
-
-function leaves(p: EngineParams): JaxArray[] {
-  return [...p.w, ...p.b];
-}
 
 /** Where each parameter array lives in the flat vector (engine layout: weights `[in, out]`). */
 interface FlatLayout {
@@ -173,13 +169,14 @@ interface FlatLayout {
   leaves: { name: string; shape: number[]; offset: number; size: number; transposed: boolean }[];
 }
 
-function flatLayout(mlp: MlpConfig): FlatLayout {
-  const specs = mlpTensorSpecs(mlp);
-  const weights = specs.filter((s) => s.name.endsWith('.weight'));
-  const biases = specs.filter((s) => s.name.endsWith('.bias'));
+/** 2-D tensors (weights) first, then the rest, each in spec order (for the MLP: weights, then biases). */
+function flatLayout(arch: Architecture): FlatLayout {
+  const specs = arch.tensorSpecs();
+  const weights = specs.filter((s) => s.shape.length === 2);
+  const others = specs.filter((s) => s.shape.length !== 2);
   const out: FlatLayout['leaves'] = [];
   let offset = 0;
-  for (const s of [...weights, ...biases]) {
+  for (const s of [...weights, ...others]) {
     const size = s.shape.reduce((a, b) => a * b, 1);
     const transposed = s.shape.length === 2;
     out.push({ name: s.name, shape: transposed ? [s.shape[1], s.shape[0]] : [...s.shape], offset, size, transposed });
@@ -210,16 +207,26 @@ function unflatten(layout: FlatLayout, flat: Float32Array): Tensors {
   return out;
 }
 
-/** Views of the flat vector as `EngineParams` (inside a traced function; non-consuming). */
-function unpack(layout: FlatLayout, flat: JaxArray): EngineParams {
-  const views = layout.leaves.map((l) => flat.ref.slice([l.offset, l.offset + l.size]).reshape(l.shape));
-  const L = views.length / 2;
-  return { w: views.slice(0, L), b: views.slice(L) };
+/** Views of the flat vector as engine weights by name (inside a traced function; non-consuming). */
+function unpack(layout: FlatLayout, flat: JaxArray): EngineWeights {
+  const out: EngineWeights = {};
+  for (const l of layout.leaves) out[l.name] = flat.ref.slice([l.offset, l.offset + l.size]).reshape(l.shape);
+  return out;
 }
 
-/** The loss on engine arrays: `(1/(n d)) sum_i w_i |f(x_t, t) - target|^2` (non-consuming). */
-function lossOf(p: EngineParams, freqs: JaxArray, xt: JaxArray, t: JaxArray, target: JaxArray, w: JaxArray): JaxArray {
-  const out = mlpApply(p, freqs, xt, t);
+/** The gradient tree as one flat vector in `layout` order (inside a traced function). */
+function flatGrad(layout: FlatLayout, g: EngineWeights): JaxArray {
+  return np.concatenate(layout.leaves.map((l) => np.reshape(g[l.name], [l.size])), 0);
+}
+
+/**
+ * The loss on engine arrays: `(1/(n d)) sum_i w_i |f(x_t, t) - target|^2` (non-consuming).
+ * `p` are the trained tensors (differentiated), `buffers` the fixed ones.
+ */
+function lossOf(
+  arch: Architecture, p: EngineWeights, buffers: EngineWeights, xt: JaxArray, t: JaxArray, target: JaxArray, w: JaxArray,
+): JaxArray {
+  const out = arch.apply({ ...p, ...buffers }, xt, t);
   const [n, d] = xt.shape;
   return np.divide(np.sum(np.multiply(w, np.square(np.subtract(out, target)))), n * d);
 }
@@ -271,44 +278,47 @@ function unpackStep(packed: JaxArray, n: number, dim: number): { ba: BatchArrays
  * Loss and parameter gradient on a prepared batch, through the same compiled loss the trainer
  * differentiates (for gradient checks). The engine must be started.
  */
-export function lossAndGradient(mlp: MlpConfig, params: Tensors, batch: PreparedBatch): { loss: number; grad: Tensors } {
-  const p = toEngineParams(mlp, params);
-  const freqs = frequencyArray(mlp);
+export function lossAndGradient(net: NetworkSpec, params: Tensors, batch: PreparedBatch): { loss: number; grad: Tensors } {
+  const arch = architecture(net);
+  const specs = arch.tensorSpecs();
+  const p = toEngineWeights(specs, params, `${arch.describe()} parameters`);
+  const buffers = engineBuffers(arch);
   const a = batchArrays(batch);
-  const f = jitTree((pp: EngineParams, fr: JaxArray, ba: BatchArrays) => {
-    const [l, g] = valueAndGradTree((q: EngineParams) => lossOf(q, fr, ba.xt, ba.t, ba.target, ba.w))(refTree(pp));
-    return [np.add(l, 0), g] as [JaxArray, EngineParams];
+  const f = jitTree((pp: EngineWeights, bu: EngineWeights, ba: BatchArrays) => {
+    const [l, g] = valueAndGradTree((q: EngineWeights) => lossOf(arch, q, bu, ba.xt, ba.t, ba.target, ba.w))(refTree(pp));
+    return [np.add(l, 0), g] as [JaxArray, EngineWeights];
   });
-  const [l, g] = f(p, freqs, a);
+  const [l, g] = f(p, buffers, a);
   f.dispose();
-  return { loss: readF32(l)[0], grad: fromEngineParams(mlp, g) };
+  return { loss: readF32(l)[0], grad: fromEngineWeights(specs, g) };
 }
 
 class JitTrainer implements Trainer {
   private st: EngineState | undefined;
   private stepCount: number;
-  private readonly freqs: JaxArray;
+  private readonly buffers: EngineWeights;
   private readonly layout: FlatLayout;
   private readonly coef;
   private readonly fn;
 
-  constructor(private readonly mlp: MlpConfig, private readonly cfg: TrainConfig, state: TrainState) {
+  constructor(private readonly arch: Architecture, private readonly cfg: TrainConfig, state: TrainState) {
     this.stepCount = state.step;
     this.coef = diffusionCoefficients(cfg);
-    const layout = flatLayout(mlp);
+    const layout = flatLayout(arch);
     this.layout = layout;
     const vec = (t: Tensors): JaxArray => arrayF32(flatten(layout, t), [layout.size]);
     this.st = { p: vec(state.params), m: vec(state.adamM), v: vec(state.adamV), ema: vec(state.ema) };
-    this.freqs = frequencyArray(mlp);
+    this.buffers = engineBuffers(arch);
+    const dim = arch.dim;
     const adam = cfg.adam;
     const clip = cfg.clipNorm;
     // hyper = [lr, 1/(1-b1^t), 1/(1-b2^t), emaDecay_k]: the per-step scalars (float64 in TS).
     // One input buffer per step (`packStep`): fewer arrays to create and hand over per step.
-    this.fn = jitTree((st: EngineState, freqs: JaxArray, packed: JaxArray) => {
-      const n = (packed.shape[0] - 4) / (2 * mlp.dim + 2);
-      const { ba, hyper } = unpackStep(packed, n, mlp.dim);
-      const [loss, gt] = valueAndGradTree((q: EngineParams) => lossOf(q, freqs, ba.xt, ba.t, ba.target, ba.w))(unpack(layout, st.p));
-      const g = np.concatenate(leaves(gt).map((x) => np.reshape(x, [x.size])), 0);
+    this.fn = jitTree((st: EngineState, buffers: EngineWeights, packed: JaxArray) => {
+      const n = (packed.shape[0] - 4) / (2 * dim + 2);
+      const { ba, hyper } = unpackStep(packed, n, dim);
+      const [loss, gt] = valueAndGradTree((q: EngineWeights) => lossOf(arch, q, buffers, ba.xt, ba.t, ba.target, ba.w))(unpack(layout, st.p));
+      const g = flatGrad(layout, gt);
       const gnorm = globalNorm([g]);
       const cf = clipFactor(gnorm, clip);
       const lr = hyper.ref.slice(0);
@@ -327,21 +337,21 @@ class JitTrainer implements Trainer {
 
   step(x0: Batch, key: Key): StepReport {
     if (this.st === undefined) throw new Error('trainer used after dispose()');
-    if (x0.dim !== this.mlp.dim) throw new RangeError(`training data has dimension ${x0.dim}, the network expects ${this.mlp.dim}`);
+    if (x0.dim !== this.arch.dim) throw new RangeError(`training data has dimension ${x0.dim}, the network expects ${this.arch.dim}`);
     if (x0.n < 1) throw new RangeError('training batch is empty');
     return this.stepPrepared(prepareBatch(this.cfg, this.coef, x0, key));
   }
 
   stepPrepared(b: PreparedBatch): StepReport {
     if (this.st === undefined) throw new Error('trainer used after dispose()');
-    if (b.dim !== this.mlp.dim) throw new RangeError(`training batch has dimension ${b.dim}, the network expects ${this.mlp.dim}`);
+    if (b.dim !== this.arch.dim) throw new RangeError(`training batch has dimension ${b.dim}, the network expects ${this.arch.dim}`);
     if (b.n < 1) throw new RangeError('training batch is empty');
     const k = this.stepCount;
     const lr = learningRate(this.cfg, k);
     const { c1, c2 } = adamBiasCorrections(this.cfg.adam, k + 1);
     const d = emaDecayAt(this.cfg.emaDecay, k);
     const packed = arrayF32(packStep(b, [lr, c1, c2, d]), [b.n * (2 * b.dim + 2) + 4]);
-    const [next, stats] = this.fn(this.st, this.freqs.ref, packed); // consumes the old state
+    const [next, stats] = this.fn(this.st, refTree(this.buffers), packed); // consumes the old state
     this.st = next;
     const [loss, gradNorm] = readF32(stats);
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
@@ -361,23 +371,26 @@ class JitTrainer implements Trainer {
   dispose(): void {
     if (this.st !== undefined) disposeTree(this.st);
     this.st = undefined;
-    this.freqs.dispose();
+    disposeTree(this.buffers);
     this.fn.dispose();
   }
 }
 
-/** A trainer continuing from `state` (fresh from `initTrainState`, or a checkpoint's). */
-export async function createTrainer(mlp: MlpConfig, train: TrainConfig, state: TrainState): Promise<Trainer> {
-  checkMlpConfig(mlp);
+/**
+ * A trainer continuing from `state` (fresh from `initTrainState`, or a checkpoint's), for any
+ * architecture: `createTrainer(mlpConfig, ...)` or `createTrainer({ kind: 'egnn', ...egnnConfig }, ...)`.
+ */
+export async function createTrainer(net: NetworkSpec, train: TrainConfig, state: TrainState): Promise<Trainer> {
+  const arch = architecture(net);
   checkTrainConfig(train);
   if (!Number.isInteger(state.step) || state.step < 0) throw new RangeError(`training state step must be an integer >= 0, got ${state.step}`);
-  const specs = mlpTensorSpecs(mlp);
+  const specs = arch.tensorSpecs();
   checkTensors(state.params, specs, 'training state params');
   checkTensors(state.ema, specs, 'training state ema');
   checkTensors(state.adamM, specs, 'training state adamM');
   checkTensors(state.adamV, specs, 'training state adamV');
   await initEngine();
   enableKernelInstanceCache();
-  return new JitTrainer(mlp, train, state);
+  return new JitTrainer(arch, train, state);
 }
 
