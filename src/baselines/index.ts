@@ -2,7 +2,8 @@
  * Baselines for ISSGM (SPEC §2): SNIR (sample p, weight by l, resample), DPS-style guidance through
  * Tweedie's estimate, and TDS (twisted SMC with Tweedie twisting); with their shared parts:
  * resampling from log-weights, score VJPs (exact for Gaussian / GMM scores, finite differences
- * otherwise) and evaluation counting for equal-budget comparisons.
+ * otherwise) and evaluation counting for equal-budget comparisons. For the amortized sampler
+ * (SPEC §3): plain MCMC and SMC at an equal target-gradient budget (`mcmc.ts`).
  */
 export * from './resampling.js';
 export * from './counting.js';
@@ -12,3 +13,4 @@ export * from './snir.js';
 export * from './dps.js';
 export * from './tds.js';
 export * from './flow.js';
+export * from './mcmc.js';
