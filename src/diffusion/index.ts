@@ -1,7 +1,8 @@
-/** Barrel of `diffusion/`: the VP SDE, the DDPM schedule, time grids and the samplers. */
+/** Barrel of `diffusion/`: the VP and VE SDEs, the DDPM schedule, time grids and the samplers. */
 export * from './types.js';
 export * from './parametrisation.js';
 export * from './vp.js';
+export * from './ve.js';
 export * from './ddpm.js';
 export * from './grids.js';
 export * from './em.js';
