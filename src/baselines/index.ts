@@ -3,7 +3,8 @@
  * Tweedie's estimate, and TDS (twisted SMC with Tweedie twisting); with their shared parts:
  * resampling from log-weights, score VJPs (exact for Gaussian / GMM scores, finite differences
  * otherwise) and evaluation counting for equal-budget comparisons. For the amortized sampler
- * (SPEC §3): plain MCMC and SMC at an equal target-gradient budget (`mcmc.ts`).
+ * (SPEC §3): plain MCMC and SMC at an equal target-gradient budget (`mcmc.ts`), and iDEM's
+ * K-sample score estimator with score-norm clipping (`idem.ts`).
  */
 export * from './resampling.js';
 export * from './counting.js';
@@ -14,3 +15,4 @@ export * from './dps.js';
 export * from './tds.js';
 export * from './flow.js';
 export * from './mcmc.js';
+export * from './idem.js';
