@@ -6,13 +6,23 @@
  */
 import { makeBatch, type Batch } from '../core/batch.js';
 import { foldIn, keyData, keyFromData, type Key } from '../core/key.js';
-import type { Target } from '../core/types.js';
+import type { Target, ValueAndGrad } from '../core/types.js';
+import { idemScoreEstimate, type IdemScoreOptions } from '../baselines/idem.js';
 import { aisPosteriorMean, type AisPosteriorOptions } from './ais-posterior.js';
 import type { PosteriorEstimate } from './estimate.js';
 import { hmcPosteriorMean, type HmcPosteriorOptions } from './hmc-posterior.js';
 import type { PosteriorProblems } from './posterior.js';
 
-export type PosteriorConfig = ({ kind: 'ais' } & AisPosteriorOptions) | ({ kind: 'hmc' } & HmcPosteriorOptions);
+/**
+ * The estimator of the regression target. 'idem' is the iDEM baseline's K-sample importance
+ * estimate of the score (`baselines/idem.ts`), returned here as the Tweedie mean
+ * `x0hat = (x_t + sigma^2 s_hat) / alpha` so that one training loop serves both methods (the
+ * loop turns it back into `s_hat` exactly).
+ */
+export type PosteriorConfig =
+  | ({ kind: 'ais' } & AisPosteriorOptions)
+  | ({ kind: 'hmc' } & HmcPosteriorOptions)
+  | ({ kind: 'idem' } & IdemScoreOptions);
 
 /** Problems per chunk: small enough to balance 2–16 threads at batch 64–256, large enough to vectorise. */
 export const CHUNK_PROBLEMS = 8;
@@ -44,10 +54,22 @@ export function runChunk(target: Target, task: ChunkTask): ChunkResult {
   const key = keyFromData(task.key);
   const prior = (x: Batch) => target.logDensityAndGrad(x);
   const p = task.posterior;
+  if (p.kind === 'idem') return idemChunk(key, prior, problems, p);
   const e = p.kind === 'ais' ? aisPosteriorMean(key, prior, problems, p) : hmcPosteriorMean(key, prior, problems, p);
   return {
     x0: e.x0.data, ess: e.ess, acceptance: e.acceptance, refineAcceptance: e.refineAcceptance, targetEvaluations: e.targetEvaluations, nonFinite: e.nonFinite,
   };
+}
+
+function idemChunk(key: Key, prior: (x: Batch) => ValueAndGrad, problems: PosteriorProblems, opts: IdemScoreOptions): ChunkResult {
+  const { xt, alpha, sigma } = problems;
+  const e = idemScoreEstimate(key, prior, { xt, sigma, alpha }, opts);
+  const d = xt.dim;
+  const x0 = new Float64Array(xt.data.length);
+  for (let b = 0; b < xt.n; b++) {
+    for (let j = b * d; j < (b + 1) * d; j++) x0[j] = (xt.data[j] + sigma[b] * sigma[b] * e.score.data[j]) / alpha[b];
+  }
+  return { x0, ess: e.ess, acceptance: NaN, refineAcceptance: NaN, targetEvaluations: e.targetEvaluations, nonFinite: e.nonFinite };
 }
 
 /** Cut a batch of problems into chunk tasks. */

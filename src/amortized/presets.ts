@@ -3,6 +3,8 @@
  * posterior-sampling budget spent where measurement says it pays (see the numbers in the README's
  * amortized section and `bench/results/amortized*.json`).
  */
+import { IDEM_PRESETS } from '../baselines/idem.js';
+import { VE_PRESETS } from '../diffusion/ve.js';
 import { paperAmortizedConfig, type AmortizedConfig } from './train.js';
 
 export function defaultAmortizedConfig(dim: number, posterior: 'ais' | 'hmc' = 'ais'): AmortizedConfig {
@@ -17,5 +19,26 @@ export function defaultAmortizedConfig(dim: number, posterior: 'ais' | 'hmc' = '
     c.posterior.estimate = 'mean';
   }
   c.epochs = 600;
+  return c;
+}
+
+/**
+ * The iDEM baseline (Akhound-Sadegh et al. 2024) in the same training loop: VE with geometric
+ * noise, the K-sample importance-sampling score estimate with norm clipping, score
+ * parametrisation with weight `sigma_t^2`, and iDEM's own settings for GMM-40 and DW-4
+ * (`configs/experiment/{gmm,dw4}_idem.yaml` of jarridrb/DEM, in this project's coordinates:
+ * see `diffusion/ve.ts` and `baselines/idem.ts`): batch 512, 1000 new samples per epoch from
+ * 1000 Euler–Maruyama steps, buffer 10,000, Adam 5e-4. Same network as ours (MLP 3 x 128).
+ */
+export function idemAmortizedConfig(dim: number, target: string): AmortizedConfig {
+  const c = paperAmortizedConfig(dim);
+  const particle = target === 'dw4';
+  c.diffusion = { kind: 've', ...(particle ? VE_PRESETS.dw4 : VE_PRESETS.gmm40) };
+  c.posterior = { kind: 'idem', ...(particle ? IDEM_PRESETS.dw4 : IDEM_PRESETS.gmm40) };
+  c.parametrisation = 'score';
+  c.weighting = 'sigma2';
+  c.batch = 512;
+  c.lr = 5e-4;
+  c.buffer = { capacity: 10_000, refresh: 1000, sampleSteps: 1000 };
   return c;
 }

@@ -27,6 +27,8 @@ import { makeBatch, type Batch } from '../core/batch.js';
 import { foldIn, keyFromSeed, normal, split, uniform, type Key } from '../core/key.js';
 import type { Target } from '../core/types.js';
 import { sampleReverseSDE } from '../diffusion/em.js';
+import type { DiffusionSDE } from '../diffusion/types.js';
+import { VESDE } from '../diffusion/ve.js';
 import { VPSDE } from '../diffusion/vp.js';
 import type { PreparedBatch } from '../models/loss.js';
 import { type MlpConfig, defaultMlpConfig, networkScoreModel } from '../models/mlp.js';
@@ -41,15 +43,19 @@ import { workerPoolRunner } from './worker-pool.js';
 
 export type { PosteriorConfig } from './posterior-means.js';
 
-export const AMORTIZED_WEIGHTINGS = ['inverse-alpha', 'uniform'] as const;
+export const AMORTIZED_WEIGHTINGS = ['inverse-alpha', 'uniform', 'sigma2'] as const;
 export type AmortizedWeighting = (typeof AMORTIZED_WEIGHTINGS)[number];
 
 export interface AmortizedConfig {
   network: MlpConfig;
-  parametrisation: 'noise' | 'mean';
-  /** `w(t)`: `1/alpha_t` (paper, GMM-40) or 1 (paper, DW-4). */
+  /** Network output: noise (paper, GMM-40), mean (paper, DW-4) or score (iDEM). */
+  parametrisation: 'noise' | 'mean' | 'score';
+  /** `w(t)`: `1/alpha_t` (paper, GMM-40), 1 (paper, DW-4) or `sigma_t^2` (iDEM, on the score). */
   weighting: AmortizedWeighting;
-  diffusion: { kind: 'vp'; betaMin: number; betaMax: number };
+  /** VP (the paper) or VE with geometric noise (iDEM). */
+  diffusion: { kind: 'vp'; betaMin: number; betaMax: number } | { kind: 've'; sigmaMin: number; sigmaMax: number };
+  /** Learning rate over the run: constant (the paper) or cosine decay to 1% [constant]. */
+  lrSchedule?: 'constant' | 'cosine';
   /** Training times `t ~ U[tMin, 1]`. */
   tMin: number;
   epochs: number;
@@ -103,10 +109,15 @@ export function checkAmortizedConfig(c: AmortizedConfig): void {
   if (!(AMORTIZED_WEIGHTINGS as readonly string[]).includes(c.weighting)) {
     throw new RangeError(`amortized weighting must be one of ${AMORTIZED_WEIGHTINGS.join(', ')}, got '${String(c.weighting)}'`);
   }
-  if (c.parametrisation !== 'noise' && c.parametrisation !== 'mean') throw new RangeError(`amortized parametrisation must be 'noise' or 'mean', got '${String(c.parametrisation)}'`);
+  if (!['noise', 'mean', 'score'].includes(c.parametrisation)) throw new RangeError(`amortized parametrisation must be 'noise', 'mean' or 'score', got '${String(c.parametrisation)}'`);
+  if (c.diffusion.kind !== 'vp' && c.diffusion.kind !== 've') throw new RangeError(`amortized diffusion must be 'vp' or 've', got '${String((c.diffusion as { kind: unknown }).kind)}'`);
+  if (c.lrSchedule !== undefined && c.lrSchedule !== 'constant' && c.lrSchedule !== 'cosine') throw new RangeError(`amortized lrSchedule must be 'constant' or 'cosine', got '${String(c.lrSchedule)}'`);
   if (c.posterior.kind === 'ais') checkAisPosteriorOptions(c.posterior);
   else if (c.posterior.kind === 'hmc') checkHmcPosteriorOptions(c.posterior);
-  else throw new RangeError(`amortized posterior must be 'ais' or 'hmc', got '${String((c.posterior as { kind: unknown }).kind)}'`);
+  else if (c.posterior.kind === 'idem') {
+    if (!Number.isInteger(c.posterior.samples) || c.posterior.samples < 1) throw new RangeError(`iDEM samples must be a positive integer, got ${c.posterior.samples}`);
+    if (!(c.posterior.clip > 0)) throw new RangeError(`iDEM clip must be positive, got ${c.posterior.clip}`);
+  } else throw new RangeError(`amortized posterior must be 'ais', 'hmc' or 'idem', got '${String((c.posterior as { kind: unknown }).kind)}'`);
 }
 
 /** The DSM trainer's configuration that this run's Adam/EMA/clipping come from. */
@@ -116,8 +127,8 @@ export function innerTrainConfig(c: AmortizedConfig): TrainConfig {
     lr: c.lr,
     warmupSteps: 0,
     totalSteps: c.epochs * c.iterationsPerEpoch,
-    lrSchedule: 'constant',
-    minLrFactor: 1,
+    lrSchedule: c.lrSchedule ?? 'constant',
+    minLrFactor: 0.01,
     adam: { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
     clipNorm: c.clipNorm,
     emaDecay: c.emaDecay,
@@ -173,7 +184,7 @@ export interface AmortizedSnapshot {
  * weights. Rows whose estimate is not finite are dropped (and counted).
  */
 export async function amortizedBatch(
-  key: Key, runner: ChunkRunner, x0: Batch, cfg: AmortizedConfig, sde: VPSDE,
+  key: Key, runner: ChunkRunner, x0: Batch, cfg: AmortizedConfig, sde: DiffusionSDE,
 ): Promise<{ batch: PreparedBatch; estimate: PosteriorEstimate; dropped: number }> {
   const { n, dim } = x0;
   const [kt, ke, kp] = split(key, 3);
@@ -189,7 +200,7 @@ export async function amortizedBatch(
   }
   const problems = { xt, alpha, sigma };
   const estimate = await estimatePosteriorMeans(kp, runner, problems, cfg.posterior);
-  const { noise } = scoreTargets(problems, estimate.x0);
+  const { noise, score } = scoreTargets(problems, estimate.x0);
   const keep: number[] = [];
   for (let i = 0; i < n; i++) {
     let ok = true;
@@ -202,11 +213,12 @@ export async function amortizedBatch(
   };
   keep.forEach((i, r) => {
     b.t[r] = t[i];
-    b.w[r] = cfg.weighting === 'inverse-alpha' ? 1 / alpha[i] : 1;
+    b.w[r] = cfg.weighting === 'inverse-alpha' ? 1 / alpha[i] : cfg.weighting === 'sigma2' ? sigma[i] * sigma[i] : 1;
     for (let j = 0; j < dim; j++) {
-      b.xt[r * dim + j] = xt.data[i * dim + j];
-      b.eps[r * dim + j] = eps[i * dim + j];
-      b.target[r * dim + j] = cfg.parametrisation === 'noise' ? noise.data[i * dim + j] : estimate.x0.data[i * dim + j];
+      const k = i * dim + j;
+      b.xt[r * dim + j] = xt.data[k];
+      b.eps[r * dim + j] = eps[k];
+      b.target[r * dim + j] = cfg.parametrisation === 'noise' ? noise.data[k] : cfg.parametrisation === 'mean' ? estimate.x0.data[k] : score.data[k];
     }
   });
   return { batch: b, estimate, dropped: n - m };
@@ -231,7 +243,7 @@ export interface ParallelOptions {
  * reports between epochs). The engine is started by `create`; call `close()` at the end.
  */
 export class AmortizedTrainer {
-  readonly sde: VPSDE;
+  readonly sde: DiffusionSDE;
   private targetEvaluations: number;
 
   private constructor(
@@ -243,7 +255,8 @@ export class AmortizedTrainer {
     private epochsDone: number,
     evaluations: number,
   ) {
-    this.sde = new VPSDE({ betaMin: config.diffusion.betaMin, betaMax: config.diffusion.betaMax });
+    const d = config.diffusion;
+    this.sde = d.kind === 'vp' ? new VPSDE({ betaMin: d.betaMin, betaMax: d.betaMax }) : new VESDE({ sigmaMin: d.sigmaMin, sigmaMax: d.sigmaMax });
     this.targetEvaluations = evaluations;
   }
 

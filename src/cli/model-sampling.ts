@@ -10,6 +10,7 @@ import { DDPMSchedule } from '../diffusion/ddpm.js';
 import { sampleReverseSDE } from '../diffusion/em.js';
 import { sampleProbabilityFlow } from '../diffusion/pfode.js';
 import type { StepCallback } from '../diffusion/types.js';
+import { VESDE } from '../diffusion/ve.js';
 import { VPSDE } from '../diffusion/vp.js';
 import type { ModelConfig } from '../io/checkpoint.js';
 import { InputError } from '../io/errors.js';
@@ -22,6 +23,9 @@ export type SamplerName = (typeof SAMPLERS)[number];
 /** The continuous VP SDE of a model (a DDPM schedule's continuous limit: `b(t) = T beta(t)`). */
 export function modelSde(config: ModelConfig): VPSDE {
   const d = config.diffusion;
+  if (d.kind === 've') {
+    throw new InputError('this command needs a variance-preserving model; the model uses the variance-exploding schedule (an iDEM baseline): sample it with tweedie amortized sample');
+  }
   return d.kind === 'vp'
     ? new VPSDE({ betaMin: d.betaMin, betaMax: d.betaMax })
     : new DDPMSchedule({ steps: d.steps, betaStart: d.betaStart, betaEnd: d.betaEnd }).continuousLimit();
@@ -31,8 +35,19 @@ export function modelSde(config: ModelConfig): VPSDE {
 export async function drawModelSamples(
   key: Key, config: ModelConfig, params: Tensors, opts: { n: number; steps: number; sampler: SamplerName; callback?: StepCallback },
 ): Promise<Batch> {
-  const sde = modelSde(config);
   const d = config.diffusion;
+  if (d.kind === 've') {
+    // A variance-exploding model (the iDEM baseline): reverse-SDE Euler–Maruyama only.
+    if (opts.sampler !== 'em') throw new InputError(`a variance-exploding model is sampled with --sampler em, not ${opts.sampler}`);
+    const ve = new VESDE({ sigmaMin: d.sigmaMin, sigmaMax: d.sigmaMax });
+    const m = await loadNetworkScoreModel(config.network, params, config.parametrisation, ve);
+    try {
+      return sampleReverseSDE(key, m, ve, { n: opts.n, steps: opts.steps, callback: opts.callback });
+    } finally {
+      m.dispose();
+    }
+  }
+  const sde = modelSde(config);
   if (opts.sampler === 'ancestral' && d.kind === 'vp' && d.betaMax / opts.steps > 0.2) {
     throw new InputError(`ancestral sampling of a continuous-VP model runs the DDPM chain beta_i = b(t_i) / steps, which needs steps >= ${Math.ceil(5 * d.betaMax)} (got ${opts.steps}); raise --steps or use --sampler em`);
   }

@@ -30,6 +30,7 @@ import type { Batch } from '../core/batch.js';
 import { normal, randint, split, uniform, type Key } from '../core/key.js';
 import { DDPMSchedule } from '../diffusion/ddpm.js';
 import type { Parametrisation } from '../diffusion/parametrisation.js';
+import { VESDE } from '../diffusion/ve.js';
 import { VPSDE } from '../diffusion/vp.js';
 
 export const WEIGHTINGS = ['uniform', 'sigma2', 'likelihood'] as const;
@@ -37,7 +38,9 @@ export type Weighting = (typeof WEIGHTINGS)[number];
 
 export type DiffusionConfig =
   | { kind: 'vp'; betaMin: number; betaMax: number }
-  | { kind: 'ddpm'; steps: number; betaStart: number; betaEnd: number };
+  | { kind: 'ddpm'; steps: number; betaStart: number; betaEnd: number }
+  /** Variance exploding, geometric noise (iDEM's schedule, `diffusion/ve.ts`). */
+  | { kind: 've'; sigmaMin: number; sigmaMax: number };
 
 /** The parts of the training configuration that define the loss. */
 export const TIME_SAMPLINGS = ['uniform', 'logsnr'] as const;
@@ -102,6 +105,16 @@ export function diffusionCoefficients(cfg: LossConfig): DiffusionCoefficients {
       alpha: (t) => sde.alpha(t),
       sigma: (t) => sde.sigma(t),
       beta: (t) => sde.beta(t),
+    };
+  }
+  if (d.kind === 've') {
+    const ve = new VESDE({ sigmaMin: d.sigmaMin, sigmaMax: d.sigmaMax });
+    if (!(cfg.tMin >= 0 && cfg.tMin < 1)) throw new RangeError(`tMin must lie in [0, 1), got ${cfg.tMin}`);
+    return {
+      drawTimes: (key, n) => uniform(key, n, cfg.tMin, 1),
+      alpha: () => 1,
+      sigma: (t) => ve.sigma(t),
+      beta: (t) => ve.diffusion(t) ** 2,
     };
   }
   const sch = new DDPMSchedule({ steps: d.steps, betaStart: d.betaStart, betaEnd: d.betaEnd });

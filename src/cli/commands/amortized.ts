@@ -18,7 +18,7 @@ import { foldIn, keyFromSeed, split, type Key } from '../../core/key.js';
 import {
   AMORTIZED_WEIGHTINGS, type AmortizedConfig, type AmortizedWeighting, AmortizedTrainer, paperAmortizedConfig,
 } from '../../amortized/train.js';
-import { defaultAmortizedConfig } from '../../amortized/presets.js';
+import { defaultAmortizedConfig, idemAmortizedConfig } from '../../amortized/presets.js';
 import { compareSamples } from '../../evaluate/compare.js';
 import {
   type AmortizedRun, type ValidationRecord, loadAmortizedCheckpoint, saveAmortizedCheckpoint,
@@ -40,7 +40,7 @@ import { drawModelSamples } from '../model-sampling.js';
 interface TrainOptions {
   target: string;
   reference?: string;
-  posterior: 'ais' | 'hmc';
+  posterior: 'ais' | 'hmc' | 'idem';
   preset: 'default' | 'paper';
   epochs?: number;
   iterations?: number;
@@ -69,8 +69,10 @@ function referenceKeys(seed: number): { refs: Key; validation: Key; evaluation: 
 }
 
 /** The run's config: the preset, then the options given. */
-function buildConfig(opts: TrainOptions, dim: number): AmortizedConfig {
-  const c = opts.preset === 'paper' ? paperAmortizedConfig(dim, opts.posterior) : defaultAmortizedConfig(dim, opts.posterior);
+function buildConfig(opts: TrainOptions, dim: number, targetName: string): AmortizedConfig {
+  const c = opts.posterior === 'idem'
+    ? idemAmortizedConfig(dim, targetName)
+    : opts.preset === 'paper' ? paperAmortizedConfig(dim, opts.posterior) : defaultAmortizedConfig(dim, opts.posterior);
   c.seed = opts.seed;
   if (opts.epochs !== undefined) c.epochs = opts.epochs;
   if (opts.iterations !== undefined) c.iterationsPerEpoch = opts.iterations;
@@ -84,8 +86,11 @@ function buildConfig(opts: TrainOptions, dim: number): AmortizedConfig {
     if (opts.bridges !== undefined) p.bridges = opts.bridges;
     if (opts.estimate !== undefined) p.estimate = opts.estimate;
   } else {
-    if (opts.particles !== undefined) p.chains = opts.particles;
     if (opts.bridges !== undefined || opts.estimate !== undefined) throw new InputError('--bridges and --estimate apply to --posterior ais only');
+    if (opts.particles !== undefined) {
+      if (p.kind === 'hmc') p.chains = opts.particles;
+      else c.posterior = { ...p, samples: opts.particles };
+    }
   }
   return c;
 }
@@ -143,7 +148,7 @@ async function trainAction(opts: TrainOptions): Promise<void> {
     trainer = await AmortizedTrainer.create(problem.target, run.config, ck.snapshot, parallel);
   } else {
     if (hasCheckpoint(dir)) throw new InputError(`${dir} already holds a checkpoint; pass --resume to continue it, or choose another --out`);
-    const config = buildConfig(opts, problem.target.dim);
+    const config = buildConfig(opts, problem.target.dim, problem.name);
     run = { format: 'tweedie-amortized', version: 1, target: opts.target, config, seconds: 0, history: [], best: null };
     trainer = await AmortizedTrainer.create(problem.target, config, undefined, parallel);
   }
@@ -256,13 +261,13 @@ export function registerAmortized(program: Command): void {
     .description('train the sampler (Algorithm 1): replay buffer, AIS or HMC posterior means, validation-W2 model selection')
     .requiredOption('--target <name|FILE.mjs>', `${AMORTIZED_TARGETS.join(', ')}, or a module exporting 'dim' and logDensity(x, np)`)
     .option('--reference <FILE.npy>', 'reference samples of a module target (thirds: validation, test, floor)')
-    .option('--posterior <kind>', 'posterior sampler: ais (annealed importance sampling) or hmc', choiceParser(['ais', 'hmc']), 'ais')
+    .option('--posterior <kind>', "posterior sampler: ais (annealed importance sampling) or hmc; idem runs the iDEM baseline (VE, K-sample score estimate) in the same loop", choiceParser(['ais', 'hmc', 'idem']), 'ais')
     .option('--preset <name>', "default (fits 60 min on 2 cores for gmm40) or paper (the paper's full budget)", choiceParser(['default', 'paper']), 'default')
     .option('--epochs <N>', 'epochs [preset]', parsePositiveInt)
     .option('--iterations <I>', 'iterations per epoch [preset]', parsePositiveInt)
     .option('--batch <B>', 'noisy points per iteration [preset]', parsePositiveInt)
     .option('--lr <rate>', 'Adam learning rate [preset]', parsePositiveNumber)
-    .option('--particles <P>', 'AIS particles (or HMC chains) per noisy point [preset]', parsePositiveInt)
+    .option('--particles <P>', 'AIS particles (HMC chains, iDEM samples) per noisy point [preset]', parsePositiveInt)
     .option('--bridges <K>', 'AIS annealing steps [preset]', parsePositiveInt)
     .option('--estimate <kind>', "AIS estimate: resample (one particle + MALA, the paper's) or mean (weighted mean)", choiceParser(['resample', 'mean']))
     .option('--weighting <w>', `loss weight w(t): ${AMORTIZED_WEIGHTINGS.join(', ')} [preset]`, choiceParser(AMORTIZED_WEIGHTINGS))
