@@ -26,12 +26,14 @@
 import { makeBatch, type Batch } from '../core/batch.js';
 import { foldIn, keyFromSeed, normal, split, uniform, type Key } from '../core/key.js';
 import type { Target } from '../core/types.js';
+import { removeCentreOfMass } from '../targets/dw4.js';
 import { sampleReverseSDE } from '../diffusion/em.js';
 import type { DiffusionSDE } from '../diffusion/types.js';
 import { VESDE } from '../diffusion/ve.js';
 import { VPSDE } from '../diffusion/vp.js';
 import type { PreparedBatch } from '../models/loss.js';
-import { type MlpConfig, defaultMlpConfig, networkScoreModel } from '../models/mlp.js';
+import { architecture, type NetworkSpec } from '../models/architecture.js';
+import { defaultMlpConfig, networkScoreModel } from '../models/mlp.js';
 import { type TrainConfig, type TrainState, type Trainer, createTrainer, initTrainState } from '../models/train.js';
 import { checkAisPosteriorOptions, paperAisOptions } from './ais-posterior.js';
 import { ReplayBuffer } from './buffer.js';
@@ -47,7 +49,8 @@ export const AMORTIZED_WEIGHTINGS = ['inverse-alpha', 'uniform', 'sigma2'] as co
 export type AmortizedWeighting = (typeof AMORTIZED_WEIGHTINGS)[number];
 
 export interface AmortizedConfig {
-  network: MlpConfig;
+  /** The score network: an MLP (GMM-40) or an EGNN (particle systems such as DW-4). */
+  network: NetworkSpec;
   /** Network output: noise (paper, GMM-40), mean (paper, DW-4) or score (iDEM). */
   parametrisation: 'noise' | 'mean' | 'score';
   /** `w(t)`: `1/alpha_t` (paper, GMM-40), 1 (paper, DW-4) or `sigma_t^2` (iDEM, on the score). */
@@ -72,6 +75,13 @@ export interface AmortizedConfig {
     sampleSteps: number;
   };
   posterior: PosteriorConfig;
+  /**
+   * A particle system (e.g. DW-4: 4 particles in 2-D): the centre of mass is removed from buffer
+   * samples, from the training noise and from the posterior-mean targets, so that everything the
+   * network sees lives in the centre-of-mass-free subspace where a translation-invariant energy is
+   * normalisable (SPEC §3) and where the EGNN's output lives.
+   */
+  particles?: { count: number; spaceDim: number };
   seed: number;
 }
 
@@ -189,7 +199,8 @@ export async function amortizedBatch(
   const { n, dim } = x0;
   const [kt, ke, kp] = split(key, 3);
   const t = uniform(kt, n, cfg.tMin, 1);
-  const eps = normal(ke, n * dim);
+  const com = cfg.particles;
+  const eps = com ? removeCentreOfMass(makeBatch(n, dim, normal(ke, n * dim)), com.count, com.spaceDim).data : normal(ke, n * dim);
   const alpha = new Float64Array(n);
   const sigma = new Float64Array(n);
   const xt = makeBatch(n, dim);
@@ -199,7 +210,8 @@ export async function amortizedBatch(
     for (let j = i * dim; j < (i + 1) * dim; j++) xt.data[j] = alpha[i] * x0.data[j] + sigma[i] * eps[j];
   }
   const problems = { xt, alpha, sigma };
-  const estimate = await estimatePosteriorMeans(kp, runner, problems, cfg.posterior);
+  const raw = await estimatePosteriorMeans(kp, runner, problems, cfg.posterior);
+  const estimate = com ? { ...raw, x0: removeCentreOfMass(raw.x0, com.count, com.spaceDim) } : raw;
   const { noise, score } = scoreTargets(problems, estimate.x0);
   const keep: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -263,8 +275,9 @@ export class AmortizedTrainer {
   /** A fresh run (buffer filled from the initial model) or one resumed from `snapshot`. */
   static async create(target: Target, config: AmortizedConfig, snapshot?: AmortizedSnapshot, parallel: ParallelOptions = {}): Promise<AmortizedTrainer> {
     checkAmortizedConfig(config);
-    if (config.network.dim !== target.dim) {
-      throw new RangeError(`the network has dimension ${config.network.dim} but the target '${target.name}' has dimension ${target.dim}`);
+    const netDim = architecture(config.network).dim;
+    if (netDim !== target.dim) {
+      throw new RangeError(`the network has dimension ${netDim} but the target '${target.name}' has dimension ${target.dim}`);
     }
     const [kInit, , kBuf] = split(keyFromSeed(config.seed), 3);
     const inner = innerTrainConfig(config);
@@ -293,7 +306,9 @@ export class AmortizedTrainer {
   sampleWith(key: Key, params: TrainState['params'], n: number, steps = this.config.buffer.sampleSteps): Batch {
     const model = networkScoreModel(this.config.network, params, this.config.parametrisation, this.sde);
     try {
-      return sampleReverseSDE(key, model, this.sde, { n, steps, tMin: this.config.tMin });
+      const x = sampleReverseSDE(key, model, this.sde, { n, steps, tMin: this.config.tMin });
+      const com = this.config.particles;
+      return com ? removeCentreOfMass(x, com.count, com.spaceDim) : x;
     } finally {
       model.dispose();
     }

@@ -16,13 +16,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeBatch, type Batch } from '../core/batch.js';
 import type { AmortizedConfig, AmortizedSnapshot } from '../amortized/train.js';
-import { mlpTensorSpecs } from '../models/mlp.js';
+import { architecture, networkConfig } from '../models/architecture.js';
 import type { Tensors } from '../models/tensors.js';
 import type { TrainState } from '../models/train.js';
 import { writeFileAtomic } from './atomic.js';
-import { CHECKPOINT_FILE, CONFIG_FILE, MODEL_FILE, type ModelConfig } from './checkpoint.js';
+import { CHECKPOINT_FILE, CONFIG_FILE, MODEL_FILE, type ModelConfig, checkWeights, toTensors } from './checkpoint.js';
 import { InputError } from './errors.js';
-import { type Tensor, type TensorInput, readSafetensors, writeSafetensors } from './safetensors.js';
+import { type Tensor, readSafetensors, writeSafetensors } from './safetensors.js';
 
 /** One validation of the model during training. */
 export interface ValidationRecord {
@@ -49,49 +49,29 @@ export interface AmortizedRun {
 
 const GROUPS = { params: 'params', ema: 'ema', adamM: 'adam_m', adamV: 'adam_v' } as const;
 
-function put(t: Tensors, prefix: string, out: Record<string, TensorInput>): void {
-  for (const [name, v] of Object.entries(t)) out[prefix ? `${prefix}/${name}` : name] = { dtype: 'F32', shape: v.shape, data: v.data };
-}
-
-function take(cfg: AmortizedConfig, tensors: Record<string, Tensor>, prefix: string, source: string): Tensors {
-  const out: Tensors = {};
-  for (const s of mlpTensorSpecs(cfg.network)) {
-    const name = prefix ? `${prefix}/${s.name}` : s.name;
-    const t = tensors[name];
-    if (!t) throw new InputError(`${source}: missing tensor '${name}'; the checkpoint does not match its own config (was it written by another version?)`);
-    if (t.dtype !== 'F32' || t.shape.length !== s.shape.length || t.shape.some((d, i) => d !== s.shape[i])) {
-      throw new InputError(`${source}: tensor '${name}' is ${t.dtype} [${t.shape}], expected F32 [${s.shape}]`);
-    }
-    const bad = (t.data as Float32Array).findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw new InputError(`${source}: tensor '${name}' holds a non-finite value at index ${bad}`);
-    out[s.name] = { shape: [...s.shape], data: t.data as Float32Array };
-  }
-  return out;
-}
-
 /** The model config of an amortized run's network (identity normalisation: the target's own units). */
 export function amortizedModelConfig(run: AmortizedRun): ModelConfig {
   const c = run.config;
   return {
     format: 'tweedie-model',
     version: 1,
-    network: { kind: 'mlp', ...c.network },
+    network: networkConfig(c.network),
     parametrisation: c.parametrisation,
     diffusion: c.diffusion,
-    data: { source: `amortized:${run.target}`, dim: c.network.dim, normalisation: { scale: 1, shift: 0 } },
+    data: { source: `amortized:${run.target}`, dim: architecture(c.network).dim, normalisation: { scale: 1, shift: 0 } },
   };
 }
 
 /** Write the checkpoint (atomically), then model.safetensors (the selected weights) and config.json. */
 export function saveAmortizedCheckpoint(dir: string, run: AmortizedRun, snap: AmortizedSnapshot, best: Tensors | null): void {
-  const tensors: Record<string, TensorInput> = {};
-  for (const [g, prefix] of Object.entries(GROUPS)) put(snap.train[g as keyof typeof GROUPS], prefix, tensors);
+  const tensors: Record<string, Tensor> = {};
+  for (const [g, prefix] of Object.entries(GROUPS)) toTensors(snap.train[g as keyof typeof GROUPS], prefix, tensors);
   tensors.buffer = { dtype: 'F64', shape: [snap.buffer.n, snap.buffer.dim], data: snap.buffer.data };
-  if (best) put(best, 'best', tensors);
+  if (best) toTensors(best, 'best', tensors);
   const meta = { tweedie_amortized: JSON.stringify(run), tweedie_epoch: String(snap.epoch), tweedie_step: String(snap.train.step), tweedie_evaluations: String(snap.targetEvaluations) };
   writeSafetensors(join(dir, CHECKPOINT_FILE), tensors, meta);
-  const model: Record<string, TensorInput> = {};
-  put(best ?? snap.train.ema, '', model);
+  const model: Record<string, Tensor> = {};
+  toTensors(best ?? snap.train.ema, '', model);
   const modelConfig = amortizedModelConfig(run);
   writeSafetensors(join(dir, MODEL_FILE), model, { tweedie_model: JSON.stringify(modelConfig), tweedie_step: String(snap.train.step) });
   writeFileAtomic(join(dir, CONFIG_FILE), `${JSON.stringify({ ...run, epoch: snap.epoch, model: modelConfig }, null, 2)}\n`);
@@ -117,14 +97,14 @@ export function loadAmortizedCheckpoint(dir: string): { run: AmortizedRun; snaps
     return v;
   };
   const train = { step: num('tweedie_step') } as TrainState;
-  for (const [g, prefix] of Object.entries(GROUPS)) (train as unknown as Record<string, Tensors>)[g] = take(run.config, tensors, prefix, path);
+  for (const [g, prefix] of Object.entries(GROUPS)) (train as unknown as Record<string, Tensors>)[g] = checkWeights(networkConfig(run.config.network), tensors, prefix, path);
   const buf = tensors.buffer;
-  const d = run.config.network.dim;
+  const d = architecture(run.config.network).dim;
   if (!buf || buf.dtype !== 'F64' || buf.shape.length !== 2 || buf.shape[1] !== d) {
     throw new InputError(`${path}: missing or malformed 'buffer' tensor (expected F64 [rows, ${d}])`);
   }
   if (!(buf.data as Float64Array).every(Number.isFinite)) throw new InputError(`${path}: the replay buffer holds non-finite values`);
   const buffer: Batch = makeBatch(buf.shape[0], d, buf.data as Float64Array);
-  const best = run.best ? take(run.config, tensors, 'best', path) : null;
+  const best = run.best ? checkWeights(networkConfig(run.config.network), tensors, 'best', path) : null;
   return { run, snapshot: { epoch: num('tweedie_epoch'), train, buffer, targetEvaluations: num('tweedie_evaluations') }, best };
 }

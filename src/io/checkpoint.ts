@@ -53,7 +53,8 @@ export interface RunConfig {
 const GROUPS = ['params', 'ema', 'adamM', 'adamV'] as const;
 const PREFIX: Record<(typeof GROUPS)[number], string> = { params: 'params', ema: 'ema', adamM: 'adam_m', adamV: 'adam_v' };
 
-function toTensors(t: Tensors, prefix: string, out: Record<string, Tensor>): void {
+/** Add tensors under `prefix/` (float32) to a safetensors record. */
+export function toTensors(t: Tensors, prefix: string, out: Record<string, Tensor>): void {
   for (const [name, v] of Object.entries(t)) out[prefix ? `${prefix}/${name}` : name] = { dtype: 'F32', shape: v.shape, data: v.data };
 }
 
@@ -68,7 +69,7 @@ function networkSpecs(cfg: NetworkConfig, source: string): { specs: TensorSpec[]
 }
 
 /** Check a set of tensors against the network's specification: names, shapes, dtype, finiteness. */
-function checkWeights(cfg: NetworkConfig, tensors: Record<string, Tensor>, prefix: string, source: string): Tensors {
+export function checkWeights(cfg: NetworkConfig, tensors: Record<string, Tensor>, prefix: string, source: string): Tensors {
   const { specs, what } = networkSpecs(cfg, source);
   const out: Tensors = {};
   const expected = new Set(specs.map((s) => (prefix ? `${prefix}/${s.name}` : s.name)));

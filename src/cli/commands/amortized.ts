@@ -18,7 +18,8 @@ import { foldIn, keyFromSeed, split, type Key } from '../../core/key.js';
 import {
   AMORTIZED_WEIGHTINGS, type AmortizedConfig, type AmortizedWeighting, AmortizedTrainer, paperAmortizedConfig,
 } from '../../amortized/train.js';
-import { defaultAmortizedConfig, idemAmortizedConfig } from '../../amortized/presets.js';
+import { defaultAmortizedConfig, dw4AmortizedConfig, idemAmortizedConfig } from '../../amortized/presets.js';
+import { defaultEgnnConfig } from '../../models/egnn.js';
 import { compareSamples } from '../../evaluate/compare.js';
 import {
   type AmortizedRun, type ValidationRecord, loadAmortizedCheckpoint, saveAmortizedCheckpoint,
@@ -70,9 +71,16 @@ function referenceKeys(seed: number): { refs: Key; validation: Key; evaluation: 
 
 /** The run's config: the preset, then the options given. */
 function buildConfig(opts: TrainOptions, dim: number, targetName: string): AmortizedConfig {
+  const particle = targetName === 'dw4';
   const c = opts.posterior === 'idem'
     ? idemAmortizedConfig(dim, targetName)
+    : particle ? dw4AmortizedConfig(opts.posterior)
     : opts.preset === 'paper' ? paperAmortizedConfig(dim, opts.posterior) : defaultAmortizedConfig(dim, opts.posterior);
+  if (particle && opts.posterior === 'idem') {
+    // iDEM regresses the score: the EGNN's equivariant, centre-of-mass-free displacement output.
+    c.network = { kind: 'egnn', ...defaultEgnnConfig(4, 2), output: 'displacement' };
+    c.particles = { count: 4, spaceDim: 2 };
+  }
   c.seed = opts.seed;
   if (opts.epochs !== undefined) c.epochs = opts.epochs;
   if (opts.iterations !== undefined) c.iterationsPerEpoch = opts.iterations;
