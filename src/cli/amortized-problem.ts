@@ -9,7 +9,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { makeBatch, type Batch } from '../core/batch.js';
-import { foldIn, type Key } from '../core/key.js';
+import { foldIn, keyFromSeed, split, type Key } from '../core/key.js';
+import { compareSamples } from '../evaluate/compare.js';
 import type { SampleableTarget, Target } from '../core/types.js';
 import type { EnergyName, MetricName } from '../evaluate/compare.js';
 import { loadEnergyModule } from '../io/energy-module.js';
@@ -91,3 +92,30 @@ export async function amortizedProblem(spec: string, reference?: string): Promis
     bins: 100,
   };
 }
+
+/**
+ * Keys of the references and evaluation draws of a run with `seed`: `[refs, validation, eval] =
+ * split(foldIn(key(seed), 7), 3)`, never shared with training.
+ */
+export function referenceKeys(seed: number): { refs: Key; validation: Key; evaluation: Key } {
+  const [refs, validation, evaluation] = split(foldIn(keyFromSeed(seed), 7), 3);
+  return { refs, validation, evaluation };
+}
+
+export interface Judgement {
+  metrics: Record<string, number>;
+  floor: Record<string, number>;
+  protocol: Record<string, unknown>;
+}
+
+/** Metrics of `samples` against the problem's test set, with the floor at the same size. */
+export function judgeSamples(key: Key, problem: AmortizedProblem, samples: Batch): Judgement | null {
+  const refs = problem.test(key, samples.n);
+  if (!refs) return null;
+  const opts = { metrics: problem.metrics, bins: problem.bins, range: problem.range, energy: problem.energy, maxTransportPoints: 5000 };
+  const [k1, k2] = split(key, 2);
+  const r = compareSamples(k1, samples, refs.test, opts);
+  const f = compareSamples(k2, refs.floor, refs.test, opts);
+  return { metrics: r.metrics, floor: f.metrics, protocol: r.protocol };
+}
+

@@ -6,21 +6,19 @@
  * `tweedie amortized sample --model DIR`: samples of a trained sampler, judged against the
  * target's references next to the floor.
  *
- * Keys: the trainer's own (`amortized/train.ts`); here `[refs, validation, eval] =
- * split(foldIn(key(seed), 7), 3)`, so references and evaluation draws never share a key with
- * training.
+ * Keys: the trainer's own (`amortized/train.ts`); references and evaluation draws from
+ * `referenceKeys` (`amortized-problem.ts`), never shared with training.
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { type Batch } from '../../core/batch.js';
-import { foldIn, keyFromSeed, split, type Key } from '../../core/key.js';
+import { foldIn, type Key } from '../../core/key.js';
 import {
   AMORTIZED_WEIGHTINGS, type AmortizedConfig, type AmortizedWeighting, AmortizedTrainer, paperAmortizedConfig,
 } from '../../amortized/train.js';
 import { defaultAmortizedConfig, dw4AmortizedConfig, idemAmortizedConfig } from '../../amortized/presets.js';
 import { defaultEgnnConfig } from '../../models/egnn.js';
-import { compareSamples } from '../../evaluate/compare.js';
 import {
   type AmortizedRun, type ValidationRecord, loadAmortizedCheckpoint, saveAmortizedCheckpoint,
 } from '../../io/amortized-checkpoint.js';
@@ -32,7 +30,7 @@ import { cloneTensors, type Tensors } from '../../models/tensors.js';
 import { histogramPlot } from '../../plot/histogram.js';
 import { scatterPlot } from '../../plot/scatter.js';
 import { dw4 } from '../../targets/dw4.js';
-import { AMORTIZED_TARGETS, type AmortizedProblem, amortizedProblem } from '../amortized-problem.js';
+import { AMORTIZED_TARGETS, type AmortizedProblem, type Judgement, amortizedProblem, judgeSamples, referenceKeys } from '../amortized-problem.js';
 import { choiceParser, parseNonNegativeInt, parsePositiveInt, parsePositiveNumber } from '../options.js';
 import { ensureOutDir, stopwatch, writeResult } from '../output.js';
 import { createProgress } from '../progress.js';
@@ -62,11 +60,6 @@ interface TrainOptions {
   out: string;
   resume: boolean;
   quiet: boolean;
-}
-
-function referenceKeys(seed: number): { refs: Key; validation: Key; evaluation: Key } {
-  const [refs, validation, evaluation] = split(foldIn(keyFromSeed(seed), 7), 3);
-  return { refs, validation, evaluation };
 }
 
 /** The run's config: the preset, then the options given. */
@@ -103,21 +96,10 @@ function buildConfig(opts: TrainOptions, dim: number, targetName: string): Amort
   return c;
 }
 
-/** Metrics of `samples` against the problem's test set, with the floor at the same size. */
-function judge(key: Key, problem: AmortizedProblem, samples: Batch): { metrics: Record<string, number>; floor: Record<string, number>; protocol: Record<string, unknown> } | null {
-  const refs = problem.test(key, samples.n);
-  if (!refs) return null;
-  const opts = { metrics: problem.metrics, bins: problem.bins, range: problem.range, energy: problem.energy, maxTransportPoints: 5000 };
-  const [k1, k2] = split(key, 2);
-  const r = compareSamples(k1, samples, refs.test, opts);
-  const f = compareSamples(k2, refs.floor, refs.test, opts);
-  return { metrics: r.metrics, floor: f.metrics, protocol: r.protocol };
-}
-
 /** samples.npy, the plots, and the metrics vs the references (when there are any). */
-async function writeSamplesAndPlots(dir: string, problem: AmortizedProblem, samples: Batch, key: Key): Promise<ReturnType<typeof judge>> {
+async function writeSamplesAndPlots(dir: string, problem: AmortizedProblem, samples: Batch, key: Key): Promise<Judgement | null> {
   writeNpy(join(dir, 'samples.npy'), samples);
-  const judged = judge(key, problem, samples);
+  const judged = judgeSamples(key, problem, samples);
   const refs = problem.test(key, samples.n);
   const title = `amortized sampler: ${problem.name}`;
   const series = refs ? [{ name: 'reference', points: refs.test }, { name: 'model', points: samples }] : [{ name: 'model', points: samples }];
@@ -135,7 +117,7 @@ async function writeSamplesAndPlots(dir: string, problem: AmortizedProblem, samp
   return judged;
 }
 
-function formatMetrics(j: NonNullable<ReturnType<typeof judge>>): string {
+function formatMetrics(j: Judgement): string {
   return Object.entries(j.metrics).map(([k, v]) => `  ${k.padEnd(14)} ${v.toPrecision(5).padStart(10)}   floor ${(j.floor[k] ?? NaN).toPrecision(5).padStart(10)}`).join('\n');
 }
 
