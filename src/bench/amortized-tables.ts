@@ -1,0 +1,132 @@
+/**
+ * The amortized-posterior paper's Table 1 (GMM-40 2-D / 5-D: W1, W2, TVD, MSE / L1 / L2 of the
+ * mean) and Table 2 (DW-4: W1, W2, energy TVD, ...) for this method (AIS and HMC posteriors),
+ * the iDEM baseline, and plain MCMC / SMC given the same number of target-gradient evaluations
+ * as our AIS run of the same target and seed. Every figure sits next to the floor of its protocol
+ * (two reference sets of the same size), as mean (standard error) over seeds.
+ *
+ * Trained methods run `tweedie amortized train` (the built CLI) with `--minutes M` as the
+ * training budget (scaled down from the paper's to fit 2 cores; stated in the output) and report
+ * the weights selected by validation W2. MCMC: `n` HMC chains from a broad Gaussian with the step
+ * size adapted during the first half; SMC: annealed importance sampling from the same Gaussian
+ * with resampling (`baselines/mcmc.ts`). Their evaluation budget is capped by `--mcmc-cap`.
+ *
+ * Run: `npm run bench:amortized [-- --targets gmm40,gmm40-5d,dw4 --methods ais,hmc,idem,mcmc,smc
+ *   --seeds 5 --minutes 10 --n 2000 --merge]`. Writes bench/results/amortized-tables.json (or
+ * `--out FILE`) and prints Markdown tables.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { foldIn, keyFromSeed } from '../core/key.js';
+import { runMcmcBaseline, runSmcBaseline } from '../baselines/mcmc.js';
+import { amortizedProblem, judgeSamples, referenceKeys } from '../cli/amortized-problem.js';
+
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const CLI = join(ROOT, 'dist/cli/main.js');
+const arg = (name: string, dflt: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+};
+const targets = arg('targets', 'gmm40,gmm40-5d,dw4').split(',');
+const methods = arg('methods', 'ais,hmc,idem,mcmc,smc').split(',');
+const seeds = Number(arg('seeds', '5'));
+const firstSeed = Number(arg('first-seed', '0'));
+const minutes = Number(arg('minutes', '10'));
+const n = Number(arg('n', '2000'));
+const mcmcCap = Number(arg('mcmc-cap', '2e9'));
+const runsDir = arg('runs', join(ROOT, 'bench/runs/amortized'));
+const outFile = arg('out', join(ROOT, 'bench/results/amortized-tables.json'));
+const merge = process.argv.includes('--merge');
+
+interface Run { target: string; method: string; seed: number; metrics: Record<string, number>; floor: Record<string, number>; seconds: number; targetEvaluations: number; notes: string[] }
+
+function trained(target: string, method: string, seed: number): Run {
+  const out = join(runsDir, target, method, `seed${seed}`);
+  mkdirSync(out, { recursive: true });
+  const args = ['amortized', 'train', '--target', target, '--posterior', method, '--seed', String(seed), '--minutes', String(minutes), '--eval-n', String(n), '--out', out, '--quiet'];
+  if (existsSync(join(out, 'checkpoint.safetensors'))) args.push('--resume');
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(`${target}/${method}/seed ${seed} failed: ${r.stderr}`);
+  const res = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8'));
+  const { epochs, iterations, targetEvaluations, bestValidationW2, ...metrics } = res.metrics;
+  void epochs; void iterations; void bestValidationW2;
+  return { target, method, seed, metrics, floor: res.floor, seconds: (Date.now() - t0) / 1000, targetEvaluations, notes: res.notes };
+}
+
+async function sampler(target: string, method: 'mcmc' | 'smc', seed: number, budget: number): Promise<Run> {
+  const problem = await amortizedProblem(target);
+  const keys = referenceKeys(seed);
+  const key = foldIn(keyFromSeed(seed), 11);
+  const t0 = Date.now();
+  // A broad start: GMM-40's means lie in [-40, 40]^2; DW-4's interatomic distances are ~4.
+  const initScale = target.startsWith('gmm40') ? 40 : 2;
+  const gradientBudget = Math.min(budget, mcmcCap);
+  const samples = method === 'mcmc'
+    ? runMcmcBaseline(key, problem.target, { n, kernel: 'hmc', gradientBudget, stepSize: 0.5, initScale, adapt: true }).samples
+    : runSmcBaseline(key, problem.target, { n, kernel: 'hmc', gradientBudget, stepSize: 0.5, initScale, adapt: true }).samples;
+  const j = judgeSamples(keys.refs, problem, samples)!;
+  return { target, method, seed, metrics: j.metrics, floor: j.floor, seconds: (Date.now() - t0) / 1000, targetEvaluations: gradientBudget, notes: [`budget: ${gradientBudget} target gradients (our AIS run used ${budget})`] };
+}
+
+function meanSe(v: number[]): { mean: number; se: number } {
+  const m = v.reduce((a, b) => a + b, 0) / v.length;
+  const sd = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1)) : NaN;
+  return { mean: m, se: sd / Math.sqrt(v.length) };
+}
+
+async function main(): Promise<void> {
+  const previous: Run[] = merge && existsSync(outFile) ? JSON.parse(readFileSync(outFile, 'utf8')).runs : [];
+  const runs: Run[] = previous.filter((r) => !(targets.includes(r.target) && methods.includes(r.method) && r.seed >= firstSeed && r.seed < firstSeed + seeds));
+  for (const target of targets) {
+    for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
+      let aisEvaluations = NaN;
+      for (const method of methods) {
+        const run = method === 'mcmc' || method === 'smc'
+          ? await sampler(target, method, seed, Number.isFinite(aisEvaluations) ? aisEvaluations : (runs.find((r) => r.target === target && r.method === 'ais' && r.seed === seed)?.targetEvaluations ?? mcmcCap))
+          : trained(target, method, seed);
+        if (method === 'ais') aisEvaluations = run.targetEvaluations;
+        runs.push(run);
+        process.stderr.write(`${target} ${method} seed ${seed}: W2 ${run.metrics.w2?.toFixed(3)} (floor ${run.floor.w2?.toFixed(3)}), ${run.seconds.toFixed(0)} s, ${run.targetEvaluations.toExponential(2)} target evaluations\n`);
+      }
+    }
+  }
+  const table: Record<string, Record<string, Record<string, { mean: number; se: number }>>> = {};
+  for (const r of runs) (table[r.target] ??= {})[r.method] ??= {};
+  for (const t of Object.keys(table)) {
+    for (const m of Object.keys(table[t])) {
+      const rs = runs.filter((r) => r.target === t && r.method === m);
+      const names = Object.keys(rs[0].metrics);
+      for (const k of names) table[t][m][k] = meanSe(rs.map((r) => r.metrics[k]));
+      for (const k of names) table[t][m][`floor_${k}`] = meanSe(rs.map((r) => r.floor[k]));
+      table[t][m].seconds = meanSe(rs.map((r) => r.seconds));
+      table[t][m].targetEvaluations = meanSe(rs.map((r) => r.targetEvaluations));
+      table[t][m].seeds = { mean: rs.length, se: 0 };
+    }
+  }
+  mkdirSync(dirname(outFile), { recursive: true });
+  writeFileSync(outFile, `${JSON.stringify({
+    created: new Date().toISOString(), machine: `${cpus().length} cores, ${cpus()[0]?.model ?? ''}`,
+    protocol: { n, minutesPerTrainingRun: minutes, selection: 'validation W2 on 2000 held-out reference samples, every 10 epochs', mcmcCap }, table, runs,
+  }, null, 2)}\n`);
+  for (const t of Object.keys(table)) {
+    const metricNames = Object.keys(table[t][Object.keys(table[t])[0]]).filter((k) => !k.startsWith('floor_') && !['seconds', 'targetEvaluations', 'seeds'].includes(k));
+    process.stdout.write(`\n### ${t} (${n} samples; mean (standard error) over seeds)\n\n| method | ${metricNames.join(' | ')} | seconds | target evals | seeds |\n|---|${metricNames.map(() => '---').join('|')}|---|---|---|\n`);
+    const f = (c: { mean: number; se: number }) => `${c.mean.toPrecision(3)} (${Number.isFinite(c.se) ? c.se.toPrecision(2) : '-'})`;
+    for (const m of Object.keys(table[t])) {
+      const c = table[t][m];
+      process.stdout.write(`| ${m} | ${metricNames.map((k) => f(c[k])).join(' | ')} | ${c.seconds.mean.toFixed(0)} | ${c.targetEvaluations.mean.toExponential(1)} | ${c.seeds.mean} |\n`);
+    }
+    const any = table[t][Object.keys(table[t])[0]];
+    process.stdout.write(`| floor | ${metricNames.map((k) => f(any[`floor_${k}`])).join(' | ')} | | | |\n`);
+  }
+  process.stdout.write(`\nwrote ${outFile}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});
