@@ -7,12 +7,12 @@
 import { type Batch, assertSameDim } from '../core/batch.js';
 import { type Key, permutation, split } from '../core/key.js';
 import { jsdHistogram2dDetailed } from '../metrics/jsd.js';
-import { energyTvd, tvdHistogram2dDetailed } from '../metrics/tvd.js';
+import { energyTvd, marginalTvd, tvdHistogram2dDetailed } from '../metrics/tvd.js';
 import { meanErrors } from '../metrics/moments.js';
 import { wasserstein, wassersteinBoth } from '../metrics/wasserstein.js';
 import { type MultiDoubleWell, dw4 } from '../targets/dw4.js';
 
-export const METRIC_NAMES = ['w1', 'w2', 'tvd', 'jsd', 'mean'] as const;
+export const METRIC_NAMES = ['w1', 'w2', 'tvd', 'jsd', 'mean', 'marginal_tvd'] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 export const ENERGY_NAMES = ['dw4'] as const;
 export type EnergyName = (typeof ENERGY_NAMES)[number];
@@ -93,6 +93,11 @@ export function compareSamples(key: Key, samples: Batch, reference: Batch, opts:
     const d = tvdHistogram2dDetailed(a, r, { bins, range });
     metrics.tvd = d.value;
     protocol.histogram = { bins, range: [-range, range], outsideSamples: d.outsideA, outsideReference: d.outsideB };
+  }
+  if (wants.has('marginal_tvd')) {
+    // The amortized-posterior paper's GMM TVD: per-coordinate histograms, 1000 bins on [-100, 100].
+    metrics.marginal_tvd = marginalTvd(a, r, 1000, -100, 100);
+    protocol.marginalHistogram = { bins: 1000, range: [-100, 100] };
   }
   if (wants.has('mean')) {
     const e = meanErrors(a, r);
