@@ -4,7 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { makeBatch } from '../../src/core/batch.js';
-import { keyFromSeed } from '../../src/core/key.js';
+import { foldIn, keyFromSeed, split } from '../../src/core/key.js';
+import { idemScoreEstimate } from '../../src/baselines/idem.js';
+import { idemAmortizedConfig } from '../../src/amortized/presets.js';
+import { VESDE, VE_PRESETS } from '../../src/diffusion/ve.js';
 import { ReplayBuffer } from '../../src/amortized/buffer.js';
 import { inThreadRunner } from '../../src/amortized/posterior-means.js';
 import { AmortizedTrainer, amortizedBatch, checkAmortizedConfig, paperAmortizedConfig, type AmortizedConfig } from '../../src/amortized/train.js';
@@ -112,5 +115,28 @@ describe('amortized trainer', () => {
     await y.close();
     for (const name of Object.keys(sx.train.params)) expect(Array.from(sy.train.params[name].data)).toEqual(Array.from(sx.train.params[name].data));
     await expect(AmortizedTrainer.create(g8, c, undefined, { threads: 2 })).rejects.toThrow(/targetSpec/);
+  });
+});
+
+describe('the iDEM baseline in the same loop', () => {
+  it("regresses iDEM's clipped K-sample score estimate under the VE schedule, with weight sigma^2", async () => {
+    const c = idemAmortizedConfig(2, 'gmm40');
+    c.network = { ...c.network, hidden: 32, depth: 2 };
+    c.batch = 8; // one chunk
+    c.posterior = { ...c.posterior, samples: 64 };
+    const sde = new VESDE(VE_PRESETS.gmm40);
+    const x0 = makeBatch(8, 2, Array.from({ length: 16 }, (_, i) => 20 * Math.sin(i)));
+    const key = keyFromSeed(9);
+    const { batch } = await amortizedBatch(key, inThreadRunner(target), x0, c, sde);
+    // The same estimate computed directly: chunk 0 uses foldIn(kp, 0), kp = split(key, 3)[2].
+    const sigma = Float64Array.from(batch.t, (t) => sde.sigma(t));
+    const direct = idemScoreEstimate(foldIn(split(key, 3)[2], 0), (x) => target.logDensityAndGrad(x), { xt: makeBatch(8, 2, batch.xt), sigma }, c.posterior);
+    for (let i = 0; i < 16; i++) expect(batch.target[i]).toBeCloseTo(direct.score.data[i], 6);
+    for (let i = 0; i < 8; i++) expect(batch.w[i]).toBeCloseTo(sigma[i] ** 2, 12);
+    const run = await AmortizedTrainer.create(target, { ...c, epochs: 1, iterationsPerEpoch: 2, buffer: { capacity: 64, refresh: 16, sampleSteps: 20 } });
+    const rep = await run.runEpoch();
+    await run.close();
+    expect(Number.isFinite(rep.meanLoss)).toBe(true);
+    expect(rep.targetEvaluations).toBe(2 * 8 * 64);
   });
 });
