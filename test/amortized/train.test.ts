@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { makeBatch } from '../../src/core/batch.js';
 import { foldIn, keyFromSeed, split } from '../../src/core/key.js';
 import { idemScoreEstimate } from '../../src/baselines/idem.js';
-import { idemAmortizedConfig } from '../../src/amortized/presets.js';
+import { dw4AmortizedConfig, idemAmortizedConfig } from '../../src/amortized/presets.js';
 import { VESDE, VE_PRESETS } from '../../src/diffusion/ve.js';
 import { ReplayBuffer } from '../../src/amortized/buffer.js';
 import { inThreadRunner } from '../../src/amortized/posterior-means.js';
@@ -138,5 +138,34 @@ describe('the iDEM baseline in the same loop', () => {
     await run.close();
     expect(Number.isFinite(rep.meanLoss)).toBe(true);
     expect(rep.targetEvaluations).toBe(2 * 8 * 64);
+  });
+});
+
+describe('particle systems (DW-4 with an EGNN)', () => {
+  it('keeps buffer samples, noise and mean targets free of centre of mass', async () => {
+    const c = dw4AmortizedConfig();
+    c.network = { ...c.network, hidden: 16, layers: 1 } as typeof c.network;
+    c.batch = 8;
+    c.epochs = 1;
+    c.iterationsPerEpoch = 2;
+    c.buffer = { capacity: 64, refresh: 8, sampleSteps: 5 };
+    if (c.posterior.kind === 'ais') c.posterior = { ...c.posterior, particles: 8 };
+    const dw = getTarget('dw4');
+    const sde = new VPSDE();
+    const x0 = makeBatch(8, 8, Array.from({ length: 64 }, (_, i) => 2 * Math.sin(i)));
+    const { batch } = await amortizedBatch(keyFromSeed(2), inThreadRunner(dw), x0, c, sde);
+    const com = (v: Float64Array, r: number, k: number): number => (v[r * 8 + k] + v[r * 8 + 2 + k] + v[r * 8 + 4 + k] + v[r * 8 + 6 + k]) / 4;
+    for (let r = 0; r < 8; r++) {
+      for (let k = 0; k < 2; k++) {
+        expect(Math.abs(com(batch.eps, r, k))).toBeLessThan(1e-12);
+        expect(Math.abs(com(batch.target, r, k))).toBeLessThan(1e-12);
+      }
+    }
+    const run = await AmortizedTrainer.create(dw, c);
+    const rep = await run.runEpoch();
+    const snap = run.snapshot();
+    await run.close();
+    expect(Number.isFinite(rep.meanLoss)).toBe(true);
+    for (let r = 0; r < snap.buffer.n; r++) for (let k = 0; k < 2; k++) expect(Math.abs(com(snap.buffer.data, r, k))).toBeLessThan(1e-9);
   });
 });
