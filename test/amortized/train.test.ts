@@ -123,14 +123,15 @@ describe('the iDEM baseline in the same loop', () => {
     const c = idemAmortizedConfig(2, 'gmm40');
     c.network = { ...c.network, hidden: 32, depth: 2 };
     c.batch = 8; // one chunk
-    c.posterior = { ...c.posterior, samples: 64 };
+    const idem = { ...(c.posterior as Extract<typeof c.posterior, { kind: 'idem' }>), samples: 64 };
+    c.posterior = idem;
     const sde = new VESDE(VE_PRESETS.gmm40);
     const x0 = makeBatch(8, 2, Array.from({ length: 16 }, (_, i) => 20 * Math.sin(i)));
     const key = keyFromSeed(9);
     const { batch } = await amortizedBatch(key, inThreadRunner(target), x0, c, sde);
     // The same estimate computed directly: chunk 0 uses foldIn(kp, 0), kp = split(key, 3)[2].
     const sigma = Float64Array.from(batch.t, (t) => sde.sigma(t));
-    const direct = idemScoreEstimate(foldIn(split(key, 3)[2], 0), (x) => target.logDensityAndGrad(x), { xt: makeBatch(8, 2, batch.xt), sigma }, c.posterior);
+    const direct = idemScoreEstimate(foldIn(split(key, 3)[2], 0), (x) => target.logDensityAndGrad(x), { xt: makeBatch(8, 2, batch.xt), sigma }, idem);
     for (let i = 0; i < 16; i++) expect(batch.target[i]).toBeCloseTo(direct.score.data[i], 6);
     for (let i = 0; i < 8; i++) expect(batch.w[i]).toBeCloseTo(sigma[i] ** 2, 12);
     const run = await AmortizedTrainer.create(target, { ...c, epochs: 1, iterationsPerEpoch: 2, buffer: { capacity: 64, refresh: 16, sampleSteps: 20 } });
