@@ -53,6 +53,16 @@ describe('tweedie amortized train / sample', () => {
     expect(result('ring').notes.join(' ')).toMatch(/no references/);
   });
 
+  it('an energy that is NaN in part of the space: proposals there are rejected and counted, the samples are finite', () => {
+    const r = tweedie('amortized', 'train', '--target', join(FIX, 'nan-left.mjs'), ...TINY, '--threads', '0', '--out', 'nan');
+    expect(r.code, r.stderr).toBe(0);
+    const res = result('nan');
+    expect(res.metrics.nonFiniteProposals).toBeGreaterThan(0);
+    expect(res.notes.join(' ')).toMatch(/MCMC proposals rejected/);
+    const s = readNpyBatch(join(work, 'nan/samples.npy'));
+    expect(s.data.every(Number.isFinite)).toBe(true);
+  });
+
   it('bad input: exit 2 and one message naming the problem', () => {
     const cases: [string[], RegExp][] = [
       [['--target', 'gmm41'], /unknown target 'gmm41'.*gmm40/],

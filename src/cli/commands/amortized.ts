@@ -169,12 +169,18 @@ async function trainAction(opts: TrainOptions): Promise<void> {
     saveAmortizedCheckpoint(dir, run, trainer.snapshot(), best);
   };
   let stoppedEarly = false;
+  // Problems met during this session's epochs: reported in result.json, never silent.
+  const problems = { skippedUpdates: 0, droppedRows: 0, nonFiniteProposals: 0, nonFiniteBufferSamples: 0 };
   try {
     while (trainer.epoch < c.epochs) {
       const rep = await trainer.runEpoch((r) => {
         last = `loss ${r.loss.toPrecision(3)}, ess ${r.ess.toFixed(1)}, acc ${r.acceptance.toFixed(2)}`;
         progress.tick(r.iteration, `${last}, buffer ${trainer.bufferSize}${run.best ? `, best W2 ${run.best.w2.toFixed(2)} @${run.best.epoch}` : ''}`);
       });
+      problems.skippedUpdates += rep.skipped;
+      problems.droppedRows += rep.dropped;
+      problems.nonFiniteProposals += rep.nonFinite;
+      problems.nonFiniteBufferSamples += rep.bufferSkipped;
       if (rep.skipped > 0 || rep.dropped > 0 || rep.nonFinite > 0) {
         last += ` | epoch ${rep.epoch}: ${rep.skipped} updates skipped, ${rep.dropped} rows dropped, ${rep.nonFinite} non-finite proposals rejected`;
       }
@@ -207,11 +213,14 @@ async function trainAction(opts: TrainOptions): Promise<void> {
     command: 'amortized train',
     seed: c.seed,
     config: { target: opts.target, preset: opts.preset, ...c, validateEvery: opts.validateEvery, validateN: opts.validateN, evalN: opts.evalN, minutes: opts.minutes ?? null, protocol: judged?.protocol },
-    metrics: { ...(judged?.metrics ?? {}), epochs, iterations: epochs * c.iterationsPerEpoch, targetEvaluations: evaluations, bestValidationW2: run.best?.w2 ?? null },
+    metrics: { ...(judged?.metrics ?? {}), ...problems, epochs, iterations: epochs * c.iterationsPerEpoch, targetEvaluations: evaluations, bestValidationW2: run.best?.w2 ?? null },
     floor: judged?.floor,
     outputs: { checkpoint: 'checkpoint.safetensors', model: 'model.safetensors', samples: opts.evalN > 0 ? 'samples.npy' : '' },
     timings: { trainSeconds, totalSeconds: elapsed() },
     notes: [
+      ...(Object.values(problems).some((v) => v > 0)
+        ? [`non-finite values met and handled: ${problems.nonFiniteProposals} MCMC proposals rejected, ${problems.droppedRows} batch rows dropped, ${problems.skippedUpdates} updates skipped, ${problems.nonFiniteBufferSamples} model samples kept out of the buffer`]
+        : []),
       run.best ? `selected: epoch ${run.best.epoch} (validation W2 ${run.best.w2.toFixed(3)} on ${opts.validateN} held-out reference samples, every ${opts.validateEvery} epochs; EMA weights)` : 'no references: the final EMA weights are the model',
       ...(stoppedEarly ? [`stopped at the --minutes ${opts.minutes} budget after ${epochs} of ${c.epochs} epochs (resume with --resume)`] : []),
     ],
