@@ -348,3 +348,41 @@ export function enableKernelInstanceCache(): void {
     },
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// ONNX graphs on the engine (`@jax-js/onnx`, by the jax-js author; it imports the same
+// `@jax-js/jax` instance, deduplicated by npm). The pure-JS path for imported networks when
+// onnxruntime-node is absent, and the differentiable one: the graph becomes ordinary jax-js ops.
+// ---------------------------------------------------------------------------------------------
+
+/** An ONNX graph as an engine function. */
+export interface OnnxEngineFunction {
+  /**
+   * The graph on named engine arrays, for use inside `jitTree`/`valueAndGradTree` functions:
+   * non-consuming like `np` (a fresh reference of each input is handed to the graph). Returns
+   * every graph output by name. Throws the loader's error for an op it lacks
+   * (`Unsupported ONNX operation: NAME`).
+   */
+  run(inputs: Record<string, JaxArray>): Record<string, JaxArray>;
+  /** Give back the graph's weights. */
+  dispose(): void;
+}
+
+/**
+ * Parse ONNX bytes into an engine function (weights become engine arrays now). The engine must
+ * be started. Throws the loader's error for a file it cannot read.
+ */
+export async function onnxEngineFunction(bytes: Uint8Array): Promise<OnnxEngineFunction> {
+  engine();
+  const { ONNXModel } = await import('@jax-js/onnx');
+  // The loader types its argument Uint8Array<ArrayBuffer>: copy into a plain ArrayBuffer view.
+  const model = new ONNXModel(new Uint8Array(bytes));
+  return {
+    run: (inputs) => {
+      const refd: Record<string, JaxArray> = {};
+      for (const [k, v] of Object.entries(inputs)) refd[k] = v.ref;
+      return model.run(refd) as Record<string, JaxArray>;
+    },
+    dispose: () => model.dispose(),
+  };
+}
