@@ -9,6 +9,7 @@ import { isInputError } from '../io/errors.js';
 import { registerAmortized } from './commands/amortized.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEval } from './commands/eval.js';
+import { registerExport } from './commands/export.js';
 import { registerIssgm } from './commands/issgm.js';
 import { registerSample } from './commands/sample.js';
 import { registerTrain } from './commands/train.js';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerIssgm(program);
   registerAmortized(program);
   registerEval(program);
+  registerExport(program);
   registerDemo(program);
   return program;
 }

@@ -51,3 +51,7 @@ export function parseUnitInterval(value: string): number {
   }
   return v;
 }
+
+/** `--onnx-backend` and `--onnx-threads` of the commands that take `--model model.onnx`. */
+export const ONNX_BACKEND_HELP = 'engine for a model.onnx: auto (onnxruntime-node when installed, else jax-js), onnxruntime, jax';
+export const ONNX_THREADS_HELP = 'onnxruntime intra-op threads for a model.onnx [2]';

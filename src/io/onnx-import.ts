@@ -163,7 +163,10 @@ export function readOnnxScoreNetwork(path: string): ImportedOnnxNetwork {
 
 /** The op named in a backend's error, when there is one. */
 function opInMessage(msg: string): string | undefined {
-  return /Unsupported ONNX operation: (\S+)/.exec(msg)?.[1] ?? /implementation for (\w+)\(/.exec(msg)?.[1] ?? /(\w+)\(-?\d+\) is not a registered/.exec(msg)?.[1];
+  // @jax-js/onnx: "Unsupported ONNX operation: X"; onnxruntime: "No Op registered for X with
+  // domain_version of N" (unknown op) or "Could not find an implementation for X(N) node" (an op
+  // without a CPU kernel for these types).
+  return /Unsupported ONNX operation: (\S+)/.exec(msg)?.[1] ?? /No Op registered for (\S+)/.exec(msg)?.[1] ?? /implementation for (\w+)\(/.exec(msg)?.[1];
 }
 
 /**

@@ -13,7 +13,6 @@ import type { LogWeight, ScoreModel } from '../../core/types.js';
 import { sampleReverseSDE } from '../../diffusion/em.js';
 import { VPSDE } from '../../diffusion/vp.js';
 import { compareSamples, type MetricName } from '../../evaluate/compare.js';
-import { loadModel } from '../../io/checkpoint.js';
 import { InputError } from '../../io/errors.js';
 import { writeNpy } from '../../io/npy.js';
 import { resolveTrainingData } from '../../io/training-data.js';
@@ -22,13 +21,13 @@ import { acceptReject, boundFromSample, expectedWeight } from '../../issgm/groun
 import { sampleIssgm } from '../../issgm/sampler.js';
 import { floorValues, parseWeightSpec } from '../../issgm/weights.js';
 import { essFromLogWeights } from '../../metrics/ess.js';
-import { loadNetworkScoreModel } from '../../models/mlp.js';
+import { ONNX_BACKENDS, type OnnxBackend, type OnnxPredictorOptions } from '../../models/onnx-predictor.js';
 import { histogramPanelPlot, type PanelCell } from '../../plot/panel.js';
 import { scatterPlot } from '../../plot/scatter.js';
 import { exactScoreNames, getMixture } from '../../targets/registry.js';
-import { modelSde } from '../model-sampling.js';
+import { loadSamplingModel, modelSde } from '../model-sampling.js';
 import { TOY_HISTOGRAM } from '../model-report.js';
-import { parseNonNegativeInt, parsePositiveInt, parsePositiveNumber } from '../options.js';
+import { choiceParser, ONNX_BACKEND_HELP, ONNX_THREADS_HELP, parseNonNegativeInt, parsePositiveInt, parsePositiveNumber } from '../options.js';
 import { ensureOutDir, stopwatch, writeResult } from '../output.js';
 import { createProgress } from '../progress.js';
 
@@ -45,6 +44,9 @@ export interface IssgmCliOptions {
   seed: number;
   out: string;
   quiet: boolean;
+  /** Engine and threads for a `model.onnx` (`--onnx-backend`, `--onnx-threads`). */
+  onnxBackend?: OnnxBackend;
+  onnxThreads?: number;
 }
 
 interface BaseModel {
@@ -56,7 +58,7 @@ interface BaseModel {
   dispose(): void;
 }
 
-async function loadBase(spec: string): Promise<BaseModel> {
+async function loadBase(spec: string, onnx: OnnxPredictorOptions = {}): Promise<BaseModel> {
   if (spec.startsWith('exact:')) {
     const name = spec.slice('exact:'.length);
     if (!exactScoreNames().includes(name)) {
@@ -66,12 +68,17 @@ async function loadBase(spec: string): Promise<BaseModel> {
     const sde = new VPSDE({ betaMin: 0.1, betaMax: 20 });
     return { description: `exact diffused score of ${name}`, score: mixture.diffusedScore(sde), sde, sampleP: (k, n) => mixture.sample(k, n), dispose() {} };
   }
-  const { config, params, step } = loadModel(spec);
-  const sde = modelSde(config);
-  const net = await loadNetworkScoreModel(config.network, params, config.parametrisation, sde);
-  const data = resolveTrainingData(config.data.source);
+  // A checkpoint folder or an imported ONNX network (model.onnx + sidecar).
+  const model = loadSamplingModel(spec, onnx);
+  const sde = modelSde(model);
+  const source = model.data.source;
+  if (source === undefined) {
+    throw new InputError(`${spec}: issgm judges its samples against accept/reject from the training data, and this model names none; set "data": {"source": NAME or FILE.npy} in the sidecar`);
+  }
+  const data = resolveTrainingData(source);
+  const net = await model.makeModel(sde);
   return {
-    description: `trained model ${spec} (step ${step}, data ${config.data.source})`,
+    description: `${model.description}${model.step === undefined ? `, data ${source}` : ''}`,
     score: net, sde, sampleP: (k, n) => data.reference(k, n), dispose: () => net.dispose(),
   };
 }
@@ -85,7 +92,7 @@ export function registerIssgm(program: Command): void {
   program
     .command('issgm')
     .description('importance sampling of q ∝ l·p with a score model of p, training-free (ISSGM, eq. 16), judged against accept/reject ground truth')
-    .requiredOption('--model <DIR|exact:NAME>', `a trained model folder, or the exact score of ${exactScoreNames().map((n) => `exact:${n}`).join(', ')}`)
+    .requiredOption('--model <DIR|FILE.onnx|exact:NAME>', `a trained model folder, an ONNX score network FILE.onnx with its sidecar FILE.onnx.json, or the exact score of ${exactScoreNames().map((n) => `exact:${n}`).join(', ')}`)
     .requiredOption('--weight <W>', "weight l(x): norm2 (|x|^2), sum2 (sum x + 2), tilt:a1,a2,... (exp(a.x)), sigmoid:a1,...,b, or a module FILE.mjs exporting logWeight(x, np) or value(rows) and grad(rows)")
     .option('--n <N>', 'number of samples', parsePositiveInt, 10_000)
     .option('--steps <S>', 'reverse-SDE (Euler–Maruyama) steps', parsePositiveInt, 1000)
@@ -97,6 +104,8 @@ export function registerIssgm(program: Command): void {
     .option('--seed <S>', 'random seed', parseNonNegativeInt, 0)
     .option('--out <DIR>', 'output folder', 'runs/issgm')
     .option('--quiet', 'no progress output', false)
+    .option('--onnx-backend <name>', ONNX_BACKEND_HELP, choiceParser(ONNX_BACKENDS), 'auto')
+    .option('--onnx-threads <N>', ONNX_THREADS_HELP, parsePositiveInt)
     .addHelpText('after', '\nExamples:\n  tweedie issgm --model exact:8gaussians --weight tilt:1,0.5 --out runs/issgm-8g\n  tweedie issgm --model runs/spirals --weight norm2 --n 10000 --out runs/issgm-spiral\n  tweedie issgm --model runs/spirals --weight ./my-weight.mjs --out runs/issgm-mine\n')
     .action(issgmCommand);
 }
@@ -104,7 +113,7 @@ export function registerIssgm(program: Command): void {
 /** The whole `issgm` command on already-parsed options (also what `tweedie demo` runs). */
 export async function issgmCommand(opts: IssgmCliOptions): Promise<void> {
   const clock = stopwatch();
-  const base = await loadBase(opts.model);
+  const base = await loadBase(opts.model, { backend: opts.onnxBackend ?? 'auto', ...(opts.onnxThreads !== undefined ? { threads: opts.onnxThreads } : {}) });
   try {
     await runIssgm(opts, base, clock);
   } finally {

@@ -1,20 +1,21 @@
 /**
  * `tweedie sample --target NAME`: exact samples of a built-in target.
- * `tweedie sample --model DIR`: samples of a trained model, judged against its training data
- * (W2 and, in 2-D, JSD, with the floor).
+ * `tweedie sample --model DIR|model.onnx`: samples of a trained model or of an imported ONNX score
+ * network (with its sidecar model.onnx.json), judged against its training data when known (W2
+ * and, in 2-D, JSD, with the floor).
  */
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { foldIn, keyFromSeed } from '../../core/key.js';
-import { loadModel } from '../../io/checkpoint.js';
 import { InputError } from '../../io/errors.js';
 import { writeNpy } from '../../io/npy.js';
 import { resolveTrainingData } from '../../io/training-data.js';
 import { scatterPlot } from '../../plot/scatter.js';
 import { getSampleable, sampleableTargetNames } from '../../targets/registry.js';
 import { formatReport, reportModelSamples } from '../model-report.js';
-import { drawModelSamples, SAMPLERS, type SamplerName, toDataUnits } from '../model-sampling.js';
-import { choiceParser, parseNonNegativeInt, parsePositiveInt } from '../options.js';
+import { ONNX_BACKENDS, type OnnxBackend } from '../../models/onnx-predictor.js';
+import { drawSamples, loadSamplingModel, SAMPLERS, type SamplerName, toDataUnits } from '../model-sampling.js';
+import { choiceParser, ONNX_BACKEND_HELP, ONNX_THREADS_HELP, parseNonNegativeInt, parsePositiveInt } from '../options.js';
 import { ensureOutDir, stopwatch, writeResult } from '../output.js';
 import { createProgress } from '../progress.js';
 
@@ -28,6 +29,8 @@ interface SampleOptions {
   out: string;
   plot: boolean;
   quiet: boolean;
+  onnxBackend: OnnxBackend;
+  onnxThreads?: number;
 }
 
 export function registerSample(program: Command): void {
@@ -35,7 +38,7 @@ export function registerSample(program: Command): void {
     .command('sample')
     .description('draw samples of a built-in target (exact) or of a trained model, and write DIR/samples.npy')
     .option('--target <name>', `built-in target: ${sampleableTargetNames().join(', ')}`)
-    .option('--model <DIR>', "a trained model: the --out folder of 'tweedie train' (or its model.safetensors)")
+    .option('--model <DIR|FILE.onnx>', "a trained model: the --out folder of 'tweedie train' (or its model.safetensors), or an ONNX score network FILE.onnx with its sidecar FILE.onnx.json")
     .option('--n <N>', 'number of samples', parsePositiveInt, 10_000)
     .option('--steps <S>', 'sampler steps (--model only)', parsePositiveInt, 1000)
     .option('--sampler <name>', `sampler (--model only): ${SAMPLERS.join(', ')}`, choiceParser(SAMPLERS), 'em')
@@ -43,7 +46,9 @@ export function registerSample(program: Command): void {
     .option('--out <DIR>', 'output folder', 'runs/sample')
     .option('--no-plot', 'skip the scatter plot')
     .option('--quiet', 'no progress output', false)
-    .addHelpText('after', '\nExamples:\n  tweedie sample --target 2spirals --n 10000 --seed 1 --out runs/spirals\n  tweedie sample --model runs/train --n 10000 --sampler em --steps 1000 --out runs/model-samples\n')
+    .option('--onnx-backend <name>', ONNX_BACKEND_HELP, choiceParser(ONNX_BACKENDS), 'auto')
+    .option('--onnx-threads <N>', ONNX_THREADS_HELP, parsePositiveInt)
+    .addHelpText('after', '\nExamples:\n  tweedie sample --target 2spirals --n 10000 --seed 1 --out runs/spirals\n  tweedie sample --model runs/train --n 10000 --sampler em --steps 1000 --out runs/model-samples\n  tweedie sample --model model.onnx --n 10000 --out runs/onnx-samples\n')
     .action(async (opts: SampleOptions) => {
       if ((opts.target === undefined) === (opts.model === undefined)) {
         throw new InputError('give exactly one of --target NAME (exact samples) or --model DIR (a trained model)');
@@ -79,28 +84,34 @@ export function registerSample(program: Command): void {
 
 async function sampleModel(opts: SampleOptions & { model: string }): Promise<void> {
   const clock = stopwatch();
-  const { config, params, step } = loadModel(opts.model);
+  const model = loadSamplingModel(opts.model, { backend: opts.onnxBackend, ...(opts.onnxThreads !== undefined ? { threads: opts.onnxThreads } : {}) });
+  const { step } = model;
   const key = keyFromSeed(opts.seed);
-  const total = opts.sampler === 'ancestral' && config.diffusion.kind === 'ddpm' ? config.diffusion.steps : opts.steps;
+  const total = opts.sampler === 'ancestral' && model.diffusion.kind === 'ddpm' ? model.diffusion.steps : opts.steps;
   const progress = createProgress(`sample (${opts.sampler})`, total, { quiet: opts.quiet });
-  const x = await drawModelSamples(key, config, params, { n: opts.n, steps: opts.steps, sampler: opts.sampler, callback: ({ step: k }) => progress.tick(k + 1) });
+  const x = await drawSamples(key, model.diffusion, model.makeModel, { n: opts.n, steps: opts.steps, sampler: opts.sampler, callback: ({ step: k }) => progress.tick(k + 1) });
   progress.finish();
   const sampleSeconds = clock();
   const dir = ensureOutDir(opts.out);
-  writeNpy(join(dir, 'samples.npy'), toDataUnits(x, config));
+  writeNpy(join(dir, 'samples.npy'), toDataUnits(x, model));
   let report;
-  try {
-    const data = resolveTrainingData(config.data.source);
-    report = await reportModelSamples(foldIn(key, 1), x, data, dir,
-      `${config.data.source} model (step ${step}): ${opts.n} samples, ${opts.sampler} ${opts.steps} steps`);
-  } catch (e) {
-    if (!(e instanceof InputError)) throw e;
-    process.stderr.write(`no metrics: the training data '${config.data.source}' cannot be read here (${e.message})\n`);
+  const source = model.data.source;
+  if (source === undefined) {
+    process.stderr.write('no metrics: the model names no training data (set "data": {"source": ...} in the sidecar)\n');
+  } else {
+    try {
+      const data = resolveTrainingData(source);
+      report = await reportModelSamples(foldIn(key, 1), x, data, dir,
+        `${source} model${step !== undefined ? ` (step ${step})` : ' (ONNX)'}: ${opts.n} samples, ${opts.sampler} ${opts.steps} steps`);
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      process.stderr.write(`no metrics: the training data '${source}' cannot be read here (${e.message})\n`);
+    }
   }
   writeResult(dir, {
     command: 'sample',
     seed: opts.seed,
-    config: { model: opts.model, modelStep: step, n: opts.n, sampler: opts.sampler, steps: opts.steps, modelConfig: config, protocol: report?.protocol },
+    config: { model: opts.model, ...model.record, n: opts.n, sampler: opts.sampler, steps: opts.steps, protocol: report?.protocol },
     metrics: report?.metrics,
     floor: report?.floor,
     outputs: { samples: 'samples.npy', ...(report?.plots.length ? { plot: report.plots[0] } : {}) },
