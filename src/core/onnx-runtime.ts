@@ -89,8 +89,18 @@ let warned = false;
 /** The reason the runtime could not be loaded (for messages), when it could not. */
 let loadError: string | undefined;
 
+/**
+ * Set to 1 to act as if onnxruntime-node were absent (forces the jax-js path, e.g. to compare
+ * the two or to work around a runtime problem; the test of the fallback uses it).
+ */
+export const DISABLE_ONNXRUNTIME_ENV = 'TWEEDIE_DISABLE_ONNXRUNTIME';
+
 function tryLoad(): OrtModules | null {
   const require = createRequire(import.meta.url);
+  if (process.env[DISABLE_ONNXRUNTIME_ENV] === '1') {
+    loadError = `disabled by ${DISABLE_ONNXRUNTIME_ENV}=1`;
+    return null;
+  }
   try {
     const ort = require('onnxruntime-node') as { Tensor: OrtTensorClass; env: { versions: { node?: string } } };
     const native = require('onnxruntime-node/dist/binding.js') as { binding: OrtModules['binding']; initOrt(): void };
