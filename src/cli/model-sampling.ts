@@ -7,6 +7,7 @@
  */
 import type { Batch } from '../core/batch.js';
 import type { Key } from '../core/key.js';
+import { loadOnnxRuntime } from '../core/onnx-runtime.js';
 import type { NoiseSchedule } from '../core/types.js';
 import { sampleAncestral } from '../diffusion/ancestral.js';
 import { DDPMSchedule } from '../diffusion/ddpm.js';
@@ -17,11 +18,12 @@ import { VESDE } from '../diffusion/ve.js';
 import { VPSDE } from '../diffusion/vp.js';
 import type { ScoreModel } from '../core/types.js';
 import { loadModel, type ModelConfig } from '../io/checkpoint.js';
-import { InputError } from '../io/errors.js';
+import { InputError, isInputError } from '../io/errors.js';
+import { exportedNetworkPredictor } from '../io/onnx-export.js';
 import { isOnnxPath, loadOnnxScoreModel, readOnnxScoreNetwork } from '../io/onnx-import.js';
 import type { Normalisation } from '../io/training-data.js';
 import { loadNetworkScoreModel } from '../models/mlp.js';
-import type { OnnxPredictorOptions } from '../models/onnx-predictor.js';
+import { onnxScoreModel, type OnnxPredictorOptions } from '../models/onnx-predictor.js';
 import type { DiffusionConfig } from '../models/loss.js';
 import type { Tensors } from '../models/train.js';
 
@@ -116,13 +118,26 @@ export function loadSamplingModel(spec: string, onnx: OnnxPredictorOptions = {})
     };
   }
   const { config, params, step } = loadModel(spec);
+  // A checkpoint runs on its own compiled jax-js network unless onnxruntime is asked for
+  // (`auto` or `onnxruntime`): then its MLP is exported in memory and run there. `auto` without
+  // onnxruntime-node keeps the jax-js network (faster than the same graph via @jax-js/onnx),
+  // after the one warning that the runtime is missing.
+  const engine = onnx.backend ?? 'jax';
+  const useOrt = engine === 'onnxruntime' || (engine === 'auto' && loadOnnxRuntime() !== undefined);
   return {
     description: `trained model ${spec} (step ${step}, data ${config.data.source})`,
     step,
     diffusion: config.diffusion,
     data: config.data,
-    makeModel: (schedule) => loadNetworkScoreModel(config.network, params, config.parametrisation, schedule),
-    record: { modelStep: step, modelConfig: config },
+    makeModel: useOrt
+      ? async (schedule) => {
+        const p = await exportedNetworkPredictor(config.network, params, { ...onnx, backend: 'onnxruntime' }).catch((e: unknown) => {
+          throw isInputError(e) ? e : new InputError((e as Error).message, { cause: e });
+        });
+        return onnxScoreModel(p, config.parametrisation, schedule);
+      }
+      : (schedule) => loadNetworkScoreModel(config.network, params, config.parametrisation, schedule),
+    record: { modelStep: step, modelConfig: config, engine: useOrt ? 'onnxruntime' : 'jax' },
   };
 }
 

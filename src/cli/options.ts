@@ -52,6 +52,7 @@ export function parseUnitInterval(value: string): number {
   return v;
 }
 
-/** `--onnx-backend` and `--onnx-threads` of the commands that take `--model model.onnx`. */
-export const ONNX_BACKEND_HELP = 'engine for a model.onnx: auto (onnxruntime-node when installed, else jax-js), onnxruntime, jax';
-export const ONNX_THREADS_HELP = 'onnxruntime intra-op threads for a model.onnx [2]';
+/** `--engine` and `--ort-threads` of the commands that run a `--model`'s network. */
+export const ENGINE_HELP = 'engine of the network forward passes: auto (onnxruntime-node when installed, else jax-js), onnxruntime, jax ' +
+  '[auto for a model.onnx; jax for a checkpoint, whose MLP runs on onnxruntime through an in-memory ONNX export with auto or onnxruntime]';
+export const ORT_THREADS_HELP = 'onnxruntime intra-op threads [2]';

@@ -29,6 +29,7 @@ import {
 import type { NetworkConfig } from '../models/architecture.js';
 import { embeddingFrequencies } from '../models/embedding.js';
 import { checkMlpConfig, mlpTensorSpecs, type MlpConfig } from '../models/mlp.js';
+import { onnxPredictor, type OnnxNetworkSpec, type OnnxPredictor, type OnnxPredictorOptions } from '../models/onnx-predictor.js';
 import { checkTensors, type Tensors } from '../models/tensors.js';
 import { writeFileAtomic } from './atomic.js';
 import type { ModelConfig } from './checkpoint.js';
@@ -171,4 +172,17 @@ export function writeModelOnnx(out: string, config: ModelConfig, params: Tensors
   writeFileAtomic(out, bytes);
   writeFileAtomic(sidecarPath(out), `${JSON.stringify(sidecar, null, 2)}\n`);
   return sidecar;
+}
+
+/**
+ * The fast forward path for a checkpoint's network: its MLP exported in memory and run by
+ * onnxruntime-node (`models/onnx-predictor.ts`), the same function as `networkPredictor` to
+ * float32 rounding (tested). `backend: 'jax'` runs the graph on jax-js instead (slower than
+ * `networkPredictor`; for comparisons). An EGNN has no ONNX export: an InputError.
+ */
+export async function exportedNetworkPredictor(network: NetworkConfig, params: Tensors, opts: OnnxPredictorOptions = {}): Promise<OnnxPredictor> {
+  if (network.kind !== 'mlp') throw new InputError(`the onnxruntime engine runs MLP score networks; this model is an ${network.kind.toUpperCase()}: use --engine jax`);
+  const { kind: _kind, ...mlp } = network;
+  const spec: OnnxNetworkSpec = { dim: mlp.dim, x: ONNX_INPUT_X, t: ONNX_INPUT_T, tRank: 2, output: ONNX_OUTPUT, timeScale: 1 };
+  return onnxPredictor(mlpOnnxBytes(mlp, params), spec, opts);
 }

@@ -86,7 +86,7 @@ describe('--model model.onnx', () => {
     await tweedie('sample', '--model', SPIRALS, ...args, '--out', at('s-ckpt'));
     const ref = readNpyBatch(at('s-ckpt/samples.npy'));
     for (const backend of ['jax', ...(hasOrt ? ['onnxruntime'] : [])]) {
-      const out = await tweedie('sample', '--model', SPIRALS_ONNX, ...args, '--onnx-backend', backend, '--out', at(`s-${backend}`));
+      const out = await tweedie('sample', '--model', SPIRALS_ONNX, ...args, '--engine', backend, '--out', at(`s-${backend}`));
       expect(out).toMatch(/wrote 400 x 2 model samples/);
       expect(out).toMatch(/jsd/); // metrics against the sidecar's data source
       const got = readNpyBatch(at(`s-${backend}/samples.npy`));
@@ -98,6 +98,17 @@ describe('--model model.onnx', () => {
       const res = JSON.parse(readFileSync(at(`s-${backend}/result.json`), 'utf8'));
       expect(res.config.onnx).toMatchObject({ backend, ops: ['Mul', 'Sin', 'Cos', 'Concat', 'Gemm', 'Sigmoid'] });
     }
+  });
+
+  it.skipIf(!hasOrt)('sample --engine onnxruntime runs a checkpoint through its in-memory export, same samples', async () => {
+    const ref = readNpyBatch(at('s-ckpt/samples.npy'));
+    await tweedie('sample', '--model', SPIRALS, ...args, '--engine', 'onnxruntime', '--ort-threads', '1', '--out', at('s-ckpt-ort'));
+    const got = readNpyBatch(at('s-ckpt-ort/samples.npy'));
+    let worst = 0;
+    for (let i = 0; i < got.data.length; i++) worst = Math.max(worst, Math.abs(got.data[i] - ref.data[i]));
+    expect(worst).toBeLessThan(2e-4);
+    expect(JSON.parse(readFileSync(at('s-ckpt-ort/result.json'), 'utf8')).config.engine).toBe('onnxruntime');
+    expect(JSON.parse(readFileSync(at('s-ckpt/result.json'), 'utf8')).config.engine).toBe('jax');
   });
 
   it('sample: the ancestral sampler and a sidecar without a data source (no metrics)', async () => {
@@ -196,7 +207,7 @@ describe('bad ONNX input: one InputError naming the problem', () => {
 
   it('an op the engine lacks is named', async () => {
     // Hardmax: standard ONNX, run by onnxruntime, absent from @jax-js/onnx 0.1.2.
-    await inputError(sample(write('hardmax.onnx', graphBytes({ op: 'Hardmax' })), '--onnx-backend', 'jax'), /op 'Hardmax' is not supported by the jax engine/);
-    if (hasOrt) await inputError(sample(write('nosuch.onnx', graphBytes({ op: 'NoSuchOp' })), '--onnx-backend', 'onnxruntime'), /op 'NoSuchOp' is not supported by the onnxruntime engine/);
+    await inputError(sample(write('hardmax.onnx', graphBytes({ op: 'Hardmax' })), '--engine', 'jax'), /op 'Hardmax' is not supported by the jax engine/);
+    if (hasOrt) await inputError(sample(write('nosuch.onnx', graphBytes({ op: 'NoSuchOp' })), '--engine', 'onnxruntime'), /op 'NoSuchOp' is not supported by the onnxruntime engine/);
   });
 });

@@ -27,7 +27,7 @@ import { scatterPlot } from '../../plot/scatter.js';
 import { exactScoreNames, getMixture } from '../../targets/registry.js';
 import { loadSamplingModel, modelSde } from '../model-sampling.js';
 import { TOY_HISTOGRAM } from '../model-report.js';
-import { choiceParser, ONNX_BACKEND_HELP, ONNX_THREADS_HELP, parseNonNegativeInt, parsePositiveInt, parsePositiveNumber } from '../options.js';
+import { choiceParser, ENGINE_HELP, ORT_THREADS_HELP, parseNonNegativeInt, parsePositiveInt, parsePositiveNumber } from '../options.js';
 import { ensureOutDir, stopwatch, writeResult } from '../output.js';
 import { createProgress } from '../progress.js';
 
@@ -44,9 +44,9 @@ export interface IssgmCliOptions {
   seed: number;
   out: string;
   quiet: boolean;
-  /** Engine and threads for a `model.onnx` (`--onnx-backend`, `--onnx-threads`). */
-  onnxBackend?: OnnxBackend;
-  onnxThreads?: number;
+  /** Engine of the network forward passes and onnxruntime threads (`--engine`, `--ort-threads`). */
+  engine?: OnnxBackend;
+  ortThreads?: number;
 }
 
 interface BaseModel {
@@ -104,8 +104,8 @@ export function registerIssgm(program: Command): void {
     .option('--seed <S>', 'random seed', parseNonNegativeInt, 0)
     .option('--out <DIR>', 'output folder', 'runs/issgm')
     .option('--quiet', 'no progress output', false)
-    .option('--onnx-backend <name>', ONNX_BACKEND_HELP, choiceParser(ONNX_BACKENDS), 'auto')
-    .option('--onnx-threads <N>', ONNX_THREADS_HELP, parsePositiveInt)
+    .option('--engine <name>', ENGINE_HELP, choiceParser(ONNX_BACKENDS))
+    .option('--ort-threads <N>', ORT_THREADS_HELP, parsePositiveInt)
     .addHelpText('after', '\nExamples:\n  tweedie issgm --model exact:8gaussians --weight tilt:1,0.5 --out runs/issgm-8g\n  tweedie issgm --model runs/spirals --weight norm2 --n 10000 --out runs/issgm-spiral\n  tweedie issgm --model runs/spirals --weight ./my-weight.mjs --out runs/issgm-mine\n')
     .action(issgmCommand);
 }
@@ -113,7 +113,7 @@ export function registerIssgm(program: Command): void {
 /** The whole `issgm` command on already-parsed options (also what `tweedie demo` runs). */
 export async function issgmCommand(opts: IssgmCliOptions): Promise<void> {
   const clock = stopwatch();
-  const base = await loadBase(opts.model, { backend: opts.onnxBackend ?? 'auto', ...(opts.onnxThreads !== undefined ? { threads: opts.onnxThreads } : {}) });
+  const base = await loadBase(opts.model, { ...(opts.engine !== undefined ? { backend: opts.engine } : {}), ...(opts.ortThreads !== undefined ? { threads: opts.ortThreads } : {}) });
   try {
     await runIssgm(opts, base, clock);
   } finally {

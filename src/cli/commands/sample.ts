@@ -15,7 +15,7 @@ import { getSampleable, sampleableTargetNames } from '../../targets/registry.js'
 import { formatReport, reportModelSamples } from '../model-report.js';
 import { ONNX_BACKENDS, type OnnxBackend } from '../../models/onnx-predictor.js';
 import { drawSamples, loadSamplingModel, SAMPLERS, type SamplerName, toDataUnits } from '../model-sampling.js';
-import { choiceParser, ONNX_BACKEND_HELP, ONNX_THREADS_HELP, parseNonNegativeInt, parsePositiveInt } from '../options.js';
+import { choiceParser, ENGINE_HELP, ORT_THREADS_HELP, parseNonNegativeInt, parsePositiveInt } from '../options.js';
 import { ensureOutDir, stopwatch, writeResult } from '../output.js';
 import { createProgress } from '../progress.js';
 
@@ -29,8 +29,8 @@ interface SampleOptions {
   out: string;
   plot: boolean;
   quiet: boolean;
-  onnxBackend: OnnxBackend;
-  onnxThreads?: number;
+  engine?: OnnxBackend;
+  ortThreads?: number;
 }
 
 export function registerSample(program: Command): void {
@@ -46,8 +46,8 @@ export function registerSample(program: Command): void {
     .option('--out <DIR>', 'output folder', 'runs/sample')
     .option('--no-plot', 'skip the scatter plot')
     .option('--quiet', 'no progress output', false)
-    .option('--onnx-backend <name>', ONNX_BACKEND_HELP, choiceParser(ONNX_BACKENDS), 'auto')
-    .option('--onnx-threads <N>', ONNX_THREADS_HELP, parsePositiveInt)
+    .option('--engine <name>', ENGINE_HELP, choiceParser(ONNX_BACKENDS))
+    .option('--ort-threads <N>', ORT_THREADS_HELP, parsePositiveInt)
     .addHelpText('after', '\nExamples:\n  tweedie sample --target 2spirals --n 10000 --seed 1 --out runs/spirals\n  tweedie sample --model runs/train --n 10000 --sampler em --steps 1000 --out runs/model-samples\n  tweedie sample --model model.onnx --n 10000 --out runs/onnx-samples\n')
     .action(async (opts: SampleOptions) => {
       if ((opts.target === undefined) === (opts.model === undefined)) {
@@ -84,7 +84,7 @@ export function registerSample(program: Command): void {
 
 async function sampleModel(opts: SampleOptions & { model: string }): Promise<void> {
   const clock = stopwatch();
-  const model = loadSamplingModel(opts.model, { backend: opts.onnxBackend, ...(opts.onnxThreads !== undefined ? { threads: opts.onnxThreads } : {}) });
+  const model = loadSamplingModel(opts.model, { ...(opts.engine !== undefined ? { backend: opts.engine } : {}), ...(opts.ortThreads !== undefined ? { threads: opts.ortThreads } : {}) });
   const { step } = model;
   const key = keyFromSeed(opts.seed);
   const total = opts.sampler === 'ancestral' && model.diffusion.kind === 'ddpm' ? model.diffusion.steps : opts.steps;
