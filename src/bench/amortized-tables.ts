@@ -12,7 +12,7 @@
  * with resampling (`baselines/mcmc.ts`). Their evaluation budget is capped by `--mcmc-cap`.
  *
  * Run: `npm run bench:amortized [-- --targets gmm40,gmm40-5d,dw4 --methods ais,hmc,idem,mcmc,smc
- *   --seeds 5 --minutes 10 --n 2000 --merge]`. Writes bench/results/amortized-tables.json (or
+ *   --seeds 5 --minutes 10 [--epochs E] --n 2000 --merge]`. Writes bench/results/amortized-tables.json (or
  * `--out FILE`) and prints Markdown tables.
  */
 import { spawnSync } from 'node:child_process';
@@ -35,6 +35,8 @@ const methods = arg('methods', 'ais,hmc,idem,mcmc,smc').split(',');
 const seeds = Number(arg('seeds', '5'));
 const firstSeed = Number(arg('first-seed', '0'));
 const minutes = Number(arg('minutes', '10'));
+/** Epochs of the trained methods (so that a decaying lr completes within the budget) [preset]. */
+const epochs = arg('epochs', '');
 const n = Number(arg('n', '2000'));
 const mcmcCap = Number(arg('mcmc-cap', '2e9'));
 const runsDir = arg('runs', join(ROOT, 'bench/runs/amortized'));
@@ -47,6 +49,7 @@ function trained(target: string, method: string, seed: number): Run {
   const out = join(runsDir, target, method, `seed${seed}`);
   mkdirSync(out, { recursive: true });
   const args = ['amortized', 'train', '--target', target, '--posterior', method, '--seed', String(seed), '--minutes', String(minutes), '--eval-n', String(n), '--out', out, '--quiet'];
+  if (epochs) args.push('--epochs', epochs);
   if (existsSync(join(out, 'checkpoint.safetensors'))) args.push('--resume');
   const t0 = Date.now();
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -110,7 +113,7 @@ async function main(): Promise<void> {
   mkdirSync(dirname(outFile), { recursive: true });
   writeFileSync(outFile, `${JSON.stringify({
     created: new Date().toISOString(), machine: `${cpus().length} cores, ${cpus()[0]?.model ?? ''}`,
-    protocol: { n, minutesPerTrainingRun: minutes, selection: 'validation W2 on 2000 held-out reference samples, every 10 epochs', mcmcCap }, table, runs,
+    protocol: { n, minutesPerTrainingRun: minutes, epochs: epochs || 'preset', selection: 'validation W2 on 2000 held-out reference samples, every 10 epochs', mcmcCap }, table, runs,
   }, null, 2)}\n`);
   for (const t of Object.keys(table)) {
     const metricNames = Object.keys(table[t][Object.keys(table[t])[0]]).filter((k) => !k.startsWith('floor_') && !['seconds', 'targetEvaluations', 'seeds'].includes(k));
