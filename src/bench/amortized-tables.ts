@@ -55,9 +55,8 @@ function trained(target: string, method: string, seed: number): Run {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (r.status !== 0) throw new Error(`${target}/${method}/seed ${seed} failed: ${r.stderr}`);
   const res = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8'));
-  const { epochs, iterations, targetEvaluations, bestValidationW2, ...metrics } = res.metrics;
-  void epochs; void iterations; void bestValidationW2;
-  return { target, method, seed, metrics, floor: res.floor, seconds: (Date.now() - t0) / 1000, targetEvaluations, notes: res.notes };
+  const metrics = Object.fromEntries(Object.entries(res.metrics as Record<string, number>).filter(([k]) => k in res.floor));
+  return { target, method, seed, metrics, floor: res.floor, seconds: (Date.now() - t0) / 1000, targetEvaluations: res.metrics.targetEvaluations, notes: res.notes };
 }
 
 async function sampler(target: string, method: 'mcmc' | 'smc', seed: number, budget: number): Promise<Run> {
