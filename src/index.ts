@@ -23,3 +23,10 @@ export * from './models/mlp.js';
 export * from './models/train.js';
 export * from './models/architecture.js';
 export * from './models/egnn.js';
+// ONNX: export of our MLP, import of a user's score network (file + sidecar), the onnxruntime-node
+// fast path (optional dependency; jax-js fallback with one warning).
+export { mlpOnnxBytes, modelOnnxBytes, writeModelOnnx, exportedNetworkPredictor } from './io/onnx-export.js';
+export { readOnnxScoreNetwork, loadOnnxPredictor, loadOnnxScoreModel, readOnnxGraph, type ImportedOnnxNetwork, type OnnxGraphInfo } from './io/onnx-import.js';
+export { checkOnnxSidecar, parseOnnxSidecar, sidecarPath, type OnnxSidecar, type OnnxSchedule, type TimeForm } from './io/onnx-sidecar.js';
+export { onnxPredictor, onnxScoreModel, ONNX_BACKENDS, type OnnxBackend, type OnnxPredictor, type OnnxPredictorOptions, type OnnxNetworkSpec } from './models/onnx-predictor.js';
+export { onnxRuntimeAvailable } from './core/onnx-runtime.js';

@@ -16,7 +16,7 @@ import { ModelProtoSchema, TensorProto_DataType, type ModelProto, type ValueInfo
 import type { NoiseSchedule, ScoreModel } from '../core/types.js';
 import { onnxPredictor, onnxScoreModel, type OnnxNetworkSpec, type OnnxPredictor, type OnnxPredictorOptions } from '../models/onnx-predictor.js';
 import { InputError, readInputBytes } from './errors.js';
-import { parseOnnxSidecar, sidecarPath, timeScaleOf, type OnnxSidecar } from './onnx-sidecar.js';
+import { parseOnnxSidecar, sidecarPath, timeMapOf, type OnnxSidecar } from './onnx-sidecar.js';
 
 /** A graph input or output: name, ONNX element type name, dims (strings are symbolic). */
 export interface OnnxValue {
@@ -130,7 +130,8 @@ export function networkSpecOf(graph: OnnxGraphInfo, sidecar: OnnxSidecar, source
   if (out.dims !== undefined && (out.dims.length !== 2 || (typeof out.dims[1] === 'number' && out.dims[1] !== dim))) {
     throw new InputError(`${source}: output '${out.name}' has shape ${shapeText(out.dims)}, but a score network returns [n, ${dim}]`);
   }
-  return { dim, x: x.name, t: t.name, tRank, output: out.name, timeScale: timeScaleOf(sidecar) };
+  const time = timeMapOf(sidecar);
+  return { dim, x: x.name, t: t.name, tRank, output: out.name, timeScale: time.scale, timeOffset: time.offset };
 }
 
 export interface ImportedOnnxNetwork {

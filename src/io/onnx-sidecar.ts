@@ -19,8 +19,10 @@
  *  - `parametrisation`: the network's output is the noise `eps`, the mean `E[x0 | xt]`, or the
  *    score (`diffusion/parametrisation.ts`).
  *  - `time`: the form of the time input. `continuous`: the network takes `t` in [0, 1] (this
- *    project's networks); `ddpm-index`: it takes `t * timeScale`, `timeScale` 999 unless given,
- *    the DDPM step index that PyTorch DDPM code and Song et al.'s VP models feed (`999 t`).
+ *    project's networks); `ddpm-index`: it takes `t * timeScale + timeOffset`, by default
+ *    `999 t` (what Song et al.'s VP models feed). The samplers ask for the score at continuous
+ *    `t`; a discrete DDPM chain of T steps asks at `t = i / T` for its step i = 1..T, so a PyTorch
+ *    DDPM network trained on 0-based steps `k = i - 1` wants `"timeScale": T, "timeOffset": -1`.
  *  - `schedule`: the continuous VP SDE (`betaMin`, `betaMax`; Song et al. 2021) or a discrete DDPM
  *    schedule (linear betas; Ho et al. 2020), as in this project's model configs.
  *  - `inputs`/`output`: graph tensor names, `x`, `t` and the graph's only output by default. The
@@ -55,6 +57,8 @@ export interface OnnxSidecar {
   time: TimeForm;
   /** Multiplier of `t` for `time: 'ddpm-index'` [999]. */
   timeScale?: number;
+  /** Added after scaling, for `time: 'ddpm-index'` [0]. */
+  timeOffset?: number;
   schedule: OnnxSchedule;
   inputs?: { x?: string; t?: string };
   output?: string;
@@ -68,9 +72,9 @@ export function sidecarPath(onnxPath: string): string {
   return `${onnxPath}.json`;
 }
 
-/** The scale the time input is multiplied by before the network sees it. */
-export function timeScaleOf(s: OnnxSidecar): number {
-  return s.time === 'continuous' ? 1 : (s.timeScale ?? DEFAULT_DDPM_TIME_SCALE);
+/** The network sees `t * scale + offset`. */
+export function timeMapOf(s: OnnxSidecar): { scale: number; offset: number } {
+  return s.time === 'continuous' ? { scale: 1, offset: 0 } : { scale: s.timeScale ?? DEFAULT_DDPM_TIME_SCALE, offset: s.timeOffset ?? 0 };
 }
 
 const EXAMPLE = `{"format": "${ONNX_SIDECAR_FORMAT}", "version": 1, "dim": 2, "parametrisation": "noise", "time": "continuous", "schedule": {"kind": "vp", "betaMin": 0.1, "betaMax": 20}}`;
@@ -92,6 +96,10 @@ export function checkOnnxSidecar(raw: unknown, source: string): OnnxSidecar {
   if (s.timeScale !== undefined) {
     if (s.time !== 'ddpm-index') fail('"timeScale" applies to "time": "ddpm-index" only');
     if (typeof s.timeScale !== 'number' || !(s.timeScale > 0) || !Number.isFinite(s.timeScale)) fail(`"timeScale" must be a positive number, got ${JSON.stringify(s.timeScale)}`);
+  }
+  if (s.timeOffset !== undefined) {
+    if (s.time !== 'ddpm-index') fail('"timeOffset" applies to "time": "ddpm-index" only');
+    if (typeof s.timeOffset !== 'number' || !Number.isFinite(s.timeOffset)) fail(`"timeOffset" must be a number, got ${JSON.stringify(s.timeOffset)}`);
   }
   const sch = s.schedule as Record<string, unknown> | undefined;
   const pos = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v > 0;

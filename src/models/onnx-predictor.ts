@@ -33,8 +33,9 @@ export interface OnnxNetworkSpec {
   tRank: 1 | 2;
   /** Graph output `[n, dim]`. */
   output: string;
-  /** The network sees `t * timeScale` (1: continuous t in [0, 1]; 999: DDPM step index). */
+  /** The network sees `t * timeScale + timeOffset` (1, 0: continuous t in [0, 1]; 999, 0: step index). */
   timeScale: number;
+  timeOffset?: number;
 }
 
 export interface OnnxPredictorOptions {
@@ -61,6 +62,7 @@ function checkCall(dim: number, x: Batch, t: number | Float64Array, name: string
 
 function ortPredictor(session: OrtSession, spec: OnnxNetworkSpec): OnnxPredictor {
   const { dim } = spec;
+  const offset = spec.timeOffset ?? 0;
   return {
     dim,
     backend: 'onnxruntime',
@@ -72,8 +74,8 @@ function ortPredictor(session: OrtSession, spec: OnnxNetworkSpec): OnnxPredictor
         const xs = Float32Array.from(x.data.subarray(start * dim, (start + rows) * dim));
         // The graph takes one time per row even when all rows share one (what the samplers pass).
         const ts = new Float32Array(rows);
-        if (typeof t === 'number') ts.fill(t * spec.timeScale);
-        else for (let i = 0; i < rows; i++) ts[i] = t[start + i] * spec.timeScale;
+        if (typeof t === 'number') ts.fill(t * spec.timeScale + offset);
+        else for (let i = 0; i < rows; i++) ts[i] = t[start + i] * spec.timeScale + offset;
         const r = session.run({ [spec.x]: [xs, [rows, dim]], [spec.t]: [ts, spec.tRank === 2 ? [rows, 1] : [rows]] }, [spec.output])[spec.output];
         if (r.dims.length !== 2 || r.dims[0] !== rows || r.dims[1] !== dim) {
           throw new RangeError(`ONNX network returned shape [${r.dims.join(', ')}] for ${rows} rows; expected [${rows}, ${dim}]`);
@@ -95,6 +97,7 @@ async function jaxPredictor(bytes: Uint8Array, spec: OnnxNetworkSpec): Promise<O
     const m = x.shape[0];
     let tt = t.shape[0] === m ? t : np.broadcastTo(t, [m, 1]);
     if (spec.timeScale !== 1) tt = np.multiply(tt, spec.timeScale);
+    if ((spec.timeOffset ?? 0) !== 0) tt = np.add(tt, spec.timeOffset ?? 0);
     if (spec.tRank === 1) tt = np.reshape(tt, [m]);
     const y = fn.run({ [spec.x]: x, [spec.t]: tt })[spec.output];
     if (y === undefined) throw new RangeError(`ONNX network has no output '${spec.output}'`);

@@ -8,12 +8,8 @@
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { create, toBinary } from '@bufbuild/protobuf';
 import { Command } from 'commander';
-import {
-  GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, OperatorSetIdProtoSchema, TensorProto_DataType, TensorShapeProto_DimensionSchema,
-  TensorShapeProtoSchema, TypeProto_TensorSchema, TypeProtoSchema, ValueInfoProtoSchema,
-} from 'onnx-buf';
+import { TensorProto_DataType } from 'onnx-buf';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { onnxRuntimeAvailable } from '../../src/core/onnx-runtime.js';
 import { registerExport } from '../../src/cli/commands/export.js';
@@ -21,6 +17,7 @@ import { registerIssgm } from '../../src/cli/commands/issgm.js';
 import { registerSample } from '../../src/cli/commands/sample.js';
 import { isInputError } from '../../src/io/errors.js';
 import { readNpyBatch } from '../../src/io/npy.js';
+import { graphBytes } from '../io/onnx-graphs.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const SPIRALS = join(ROOT, 'data/2spirals-model.safetensors');
@@ -129,40 +126,6 @@ describe('--model model.onnx', () => {
     expect(Number.isFinite(res.metrics.E_q_l_issgm)).toBe(true);
   });
 });
-
-/** A one-op graph x [n, 2] (, t) -> out, built with the ONNX schema. */
-function graphBytes(opts: { op?: string; xDims?: (number | string)[]; tDims?: (number | string)[]; outDims?: (number | string)[]; xType?: number }): Uint8Array {
-  const value = (name: string, dims: (number | string)[], elemType: number = TensorProto_DataType.FLOAT) => create(ValueInfoProtoSchema, {
-    name,
-    type: create(TypeProtoSchema, {
-      value: {
-        case: 'tensorType',
-        value: create(TypeProto_TensorSchema, {
-          elemType,
-          shape: create(TensorShapeProtoSchema, {
-            dim: dims.map((d) => create(TensorShapeProto_DimensionSchema, { value: typeof d === 'number' ? { case: 'dimValue', value: BigInt(d) } : { case: 'dimParam', value: d } })),
-          }),
-        }),
-      },
-    }),
-  });
-  const xDims = opts.xDims ?? ['n', 2];
-  const graph = create(GraphProtoSchema, {
-    name: 'g',
-    // out = op(x) + 0 * t, so that both inputs are used.
-    node: [
-      create(NodeProtoSchema, { opType: opts.op ?? 'Identity', input: ['x'], output: ['y'] }),
-      create(NodeProtoSchema, { opType: 'Mul', input: ['t', 't'], output: ['tt'] }),
-      create(NodeProtoSchema, { opType: 'Sub', input: ['tt', 'tt'], output: ['zero'] }),
-      create(NodeProtoSchema, { opType: 'Add', input: ['y', 'zero'], output: ['out'] }),
-    ],
-    input: [value('x', xDims, opts.xType), value('t', opts.tDims ?? ['n', 1])],
-    output: [value('out', opts.outDims ?? xDims)],
-  });
-  return toBinary(ModelProtoSchema, create(ModelProtoSchema, {
-    irVersion: 8n, opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: 17n })], producerName: 'test', graph,
-  }));
-}
 
 const SIDECAR = { format: 'tweedie-onnx-score', version: 1, dim: 2, parametrisation: 'score', time: 'continuous', schedule: { kind: 'vp', betaMin: 0.1, betaMax: 20 } };
 

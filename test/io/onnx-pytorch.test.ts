@@ -37,7 +37,7 @@ describe('a PyTorch-exported score network', () => {
   it('is read with its sidecar: rank-1 step-index time, output eps, DDPM schedule', () => {
     const net = readOnnxScoreNetwork(MODEL);
     expect(net.graph.producer).toBe('pytorch 1.13.0');
-    expect(net.spec).toEqual({ dim: 2, x: 'x', t: 't', tRank: 1, output: 'eps', timeScale: 999 });
+    expect(net.spec).toEqual({ dim: 2, x: 'x', t: 't', tRank: 1, output: 'eps', timeScale: 999, timeOffset: 0 });
     expect(net.sidecar.schedule).toEqual({ kind: 'ddpm', steps: 1000, betaStart: 1e-4, betaEnd: 0.02 });
   });
 
