@@ -173,9 +173,20 @@ async function trainAction(opts: TrainOptions): Promise<void> {
   const problems = { skippedUpdates: 0, droppedRows: 0, nonFiniteProposals: 0, nonFiniteBufferSamples: 0 };
   try {
     while (trainer.epoch < c.epochs) {
+      const epochStart = trainer.epoch;
       const rep = await trainer.runEpoch((r) => {
         last = `loss ${r.loss.toPrecision(3)}, ess ${r.ess.toFixed(1)}, acc ${r.acceptance.toFixed(2)}`;
         progress.tick(r.iteration, `${last}, buffer ${trainer.bufferSize}${run.best ? `, best W2 ${run.best.w2.toFixed(2)} @${run.best.epoch}` : ''}`);
+      }).catch((e: unknown) => {
+        // The model's own samples went non-finite: training diverged. Say so, and where the last good state is.
+        if (e instanceof Error && /non-finite/.test(e.message)) {
+          const saved = hasCheckpoint(dir) ? `the last checkpoint in ${dir} is from before it` : 'no checkpoint was written yet';
+          throw new InputError(
+            `training diverged in epoch ${epochStart + 1} (last: ${last || 'none'}): ${e.message}; ${saved}. ` +
+              'Try a smaller --lr, more --particles or --bridges, or --posterior hmc',
+          );
+        }
+        throw e;
       });
       problems.skippedUpdates += rep.skipped;
       problems.droppedRows += rep.dropped;
