@@ -34,6 +34,11 @@ export interface AisPosteriorOptions {
   refineSteps: number;
   /** MALA step size of the refinement (paper: 0.01). */
   refineStepSize: number;
+  /**
+   * Scale `s` of a reference prior `N(0, s^2 I)` that shapes the AIS base (see `likelihoodBase`);
+   * absent: the paper's base, the likelihood itself.
+   */
+  referenceScale?: number;
 }
 
 /** The paper's AIS setting for GMM-40 (Appendix C). */
@@ -71,7 +76,7 @@ export function aisPosteriorMean(key: Key, prior: LogDensityFn, problems: Poster
   const counted = countingLogDensity(prior);
   const [kAis, kPick, kRefine] = split(key, 3);
   const r = ais(kAis, B * P, {
-    base: likelihoodBase(problems, P),
+    base: likelihoodBase(problems, P, opts.referenceScale ?? Infinity),
     target: posteriorLogDensity(counted.fn, problems, P),
     betas: linearBetas(opts.bridges),
     transition: opts.transition,

@@ -20,6 +20,8 @@ export interface HmcPosteriorOptions {
   leapfrogSteps: number;
   /** Leapfrog step size (paper: 0.2). */
   stepSize: number;
+  /** Reference-prior scale of the chains' starting distribution (see `likelihoodBase`) [none]. */
+  referenceScale?: number;
 }
 
 export function paperHmcOptions(): HmcPosteriorOptions {
@@ -41,7 +43,7 @@ export function hmcPosteriorMean(key: Key, prior: LogDensityFn, problems: Poster
   const counted = countingLogDensity(prior);
   const post = posteriorLogDensity(counted.fn, problems, C);
   const [kInit, kRun] = split(key, 2);
-  let state = initChains(likelihoodBase(problems, C).sample(kInit, B * C), post);
+  let state = initChains(likelihoodBase(problems, C, opts.referenceScale ?? Infinity).sample(kInit, B * C), post);
   let acc = 0;
   let nonFinite = 0;
   for (const k of split(kRun, opts.iterations)) {

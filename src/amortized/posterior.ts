@@ -41,17 +41,28 @@ export function checkProblems(p: PosteriorProblems): void {
 
 /**
  * The likelihood as a normalised density of `x_0`, for `particles` rows per problem:
- * `N(x_0 | x_t / alpha, (sigma / alpha)^2 I)`. Sampling row `r` uses the normals at positions
- * `r d ..` of `normal(key, n d)`, so a row's draw does not depend on how many rows are drawn.
+ * `N(x_0 | x_t / alpha, (sigma / alpha)^2 I)` — or, given `referenceScale = s`, the posterior of
+ * the same likelihood under a reference prior `N(0, s^2 I)`:
+ * `N(x_0 | v alpha x_t / sigma^2, v I)`, `v = 1 / (alpha^2 / sigma^2 + 1 / s^2)`.
+ * Why the second: at large t the likelihood is ~100 units wide while the target lives on a scale of
+ * a few units (DW-4) or tens (GMM-40); annealing from there cannot bring particles home, whereas the
+ * reference posterior shrinks to the target's scale and still equals the likelihood at small t.
+ * Sampling row `r` uses the normals at positions `r d ..` of `normal(key, n d)`, so a row's draw
+ * does not depend on how many rows are drawn.
  */
-export function likelihoodBase(p: PosteriorProblems, particles: number): { sample(key: Key, n: number): Batch; logDensity: LogDensityFn } {
+export function likelihoodBase(p: PosteriorProblems, particles: number, referenceScale = Infinity): { sample(key: Key, n: number): Batch; logDensity: LogDensityFn } {
+  if (!(referenceScale > 0)) throw new RangeError(`reference scale must be positive (Infinity for none), got ${referenceScale}`);
   const d = p.xt.dim;
   const B = p.xt.n;
   const centre = new Float64Array(B * d);
   const scale = new Float64Array(B);
+  const r2 = referenceScale * referenceScale;
   for (let b = 0; b < B; b++) {
-    scale[b] = p.sigma[b] / p.alpha[b];
-    for (let j = 0; j < d; j++) centre[b * d + j] = p.xt.data[b * d + j] / p.alpha[b];
+    const a = p.alpha[b];
+    const s2 = p.sigma[b] * p.sigma[b];
+    const v = 1 / ((a * a) / s2 + 1 / r2);
+    scale[b] = Math.sqrt(v);
+    for (let j = 0; j < d; j++) centre[b * d + j] = (v * a * p.xt.data[b * d + j]) / s2;
   }
   const rows = B * particles;
   const check = (n: number): void => {

@@ -66,6 +66,25 @@ describe('posterior problems (eq. 4, 5)', () => {
     }
   });
 
+  it('with a reference scale s the base is the posterior of the likelihood under N(0, s^2 I); s = Infinity is the likelihood', () => {
+    const s = 2;
+    const base = likelihoodBase(problems, 1, s);
+    const x = makeBatch(2, 2, [0.3, -1, 2, 0.5]);
+    const r = base.logDensity(x);
+    for (let b = 0; b < 2; b++) {
+      const a = problems.alpha[b];
+      const s2 = problems.sigma[b] ** 2;
+      const v = 1 / (a * a / s2 + 1 / (s * s));
+      let q = 0;
+      for (let j = 0; j < 2; j++) q += (x.data[b * 2 + j] - (v * a * problems.xt.data[b * 2 + j]) / s2) ** 2;
+      expect(r.value[b]).toBeCloseTo(-q / (2 * v) - Math.log(v) - Math.log(2 * Math.PI), 10);
+    }
+    const inf = likelihoodBase(problems, 1, Infinity).logDensity(x);
+    const plain = likelihoodBase(problems, 1).logDensity(x);
+    expect(Array.from(inf.value)).toEqual(Array.from(plain.value));
+    expect(() => likelihoodBase(problems, 1, 0)).toThrow(/reference scale/);
+  });
+
   it('posterior log-density = prior + Gaussian likelihood up to a per-problem constant; gradient matches central differences', () => {
     const post = posteriorLogDensity(prior, problems, 3);
     const x = normalBatch(keyFromSeed(2), 6, 2);
@@ -137,6 +156,16 @@ describe('posterior means against the exact GMM posterior mean', () => {
     // Self-normalised bias is O(1/ESS) ~ 1e-3 here; the standard error of the average of 60 is larger.
     for (let j = 0; j < 2; j++) expect(Math.abs(mean[j] - exact[j])).toBeLessThan(Z * se[j] + 0.02);
     for (const e of est.ess) expect(e).toBeGreaterThan(1);
+  });
+
+  it('AIS from the reference-prior base (scale 1.5): the weighted means still target the exact posterior mean', () => {
+    const { xt, alpha, sigma } = cases[0];
+    const copies = 40;
+    const p = repeated(xt, alpha, sigma, copies);
+    const exact = g.posteriorMean(makeBatch(1, 2, xt), alpha, sigma).data;
+    const est = aisPosteriorMean(keyFromSeed(8), prior, p, { ...paperAisOptions(), particles: 1000, stepSize: 0.3, estimate: 'mean', referenceScale: 1.5 });
+    const { mean, se } = meanAndSe(est.x0);
+    for (let j = 0; j < 2; j++) expect(Math.abs(mean[j] - exact[j])).toBeLessThan(Z * se[j] + 0.02);
   });
 
   it('HMC chains from the base: the average of long chains is the posterior mean (nearly Gaussian case)', () => {

@@ -48,6 +48,7 @@ interface TrainOptions {
   particles?: number;
   bridges?: number;
   estimate?: 'resample' | 'mean';
+  referenceScale?: number;
   weighting?: AmortizedWeighting;
   parametrisation?: 'noise' | 'mean';
   validateEvery: number;
@@ -86,7 +87,9 @@ function buildConfig(opts: TrainOptions, dim: number, targetName: string): Amort
     if (opts.particles !== undefined) p.particles = opts.particles;
     if (opts.bridges !== undefined) p.bridges = opts.bridges;
     if (opts.estimate !== undefined) p.estimate = opts.estimate;
+    if (opts.referenceScale !== undefined) p.referenceScale = opts.referenceScale;
   } else {
+    if (opts.referenceScale !== undefined && p.kind === 'hmc') p.referenceScale = opts.referenceScale;
     if (opts.bridges !== undefined || opts.estimate !== undefined) throw new InputError('--bridges and --estimate apply to --posterior ais only');
     if (opts.particles !== undefined) {
       if (p.kind === 'hmc') p.chains = opts.particles;
@@ -279,6 +282,7 @@ export function registerAmortized(program: Command): void {
     .option('--lr <rate>', 'Adam learning rate [preset]', parsePositiveNumber)
     .option('--particles <P>', 'AIS particles (HMC chains, iDEM samples) per noisy point [preset]', parsePositiveInt)
     .option('--bridges <K>', 'AIS annealing steps [preset]', parsePositiveInt)
+    .option('--reference-scale <s>', 'rough scale of the target: the AIS base (HMC start) becomes the likelihood times N(0, s^2 I) instead of the bare likelihood [preset]', parsePositiveNumber)
     .option('--estimate <kind>', "AIS estimate: resample (one particle + MALA, the paper's) or mean (weighted mean)", choiceParser(['resample', 'mean']))
     .option('--weighting <w>', `loss weight w(t): ${AMORTIZED_WEIGHTINGS.join(', ')} [preset]`, choiceParser(AMORTIZED_WEIGHTINGS))
     .option('--parametrisation <kind>', 'network output: noise or mean [preset]', choiceParser(['noise', 'mean']))
