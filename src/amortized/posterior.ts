@@ -107,12 +107,12 @@ export function posteriorLogDensity(prior: LogDensityFn, p: PosteriorProblems, p
   const base = likelihoodBase(p, particles);
   return (x: Batch): ValueAndGrad => {
     const pr = prior(x);
+    // The likelihood's arrays are this module's own fresh ones: sum into them (the prior's output
+    // belongs to the target and is left alone). This runs once per MCMC step of every particle.
     const lik = base.logDensity(x);
-    const value = new Float64Array(x.n);
-    for (let r = 0; r < x.n; r++) value[r] = pr.value[r] + lik.value[r];
-    const g = makeBatch(x.n, x.dim);
-    for (let i = 0; i < g.data.length; i++) g.data[i] = pr.grad.data[i] + lik.grad.data[i];
-    return { value, grad: g };
+    for (let r = 0; r < x.n; r++) lik.value[r] += pr.value[r];
+    for (let i = 0; i < lik.grad.data.length; i++) lik.grad.data[i] += pr.grad.data[i];
+    return lik;
   };
 }
 

@@ -120,7 +120,6 @@ describe('posterior problems (eq. 4, 5)', () => {
   });
 
   it('rejects mismatched alpha/sigma and non-positive values', () => {
-    expect(() => likelihoodBase({ ...problems, alpha: Float64Array.of(1) }, 1)).not.toThrow(); // base itself does not check
     expect(() => aisPosteriorMean(keyFromSeed(0), prior, { ...problems, alpha: Float64Array.of(1) }, paperAisOptions())).toThrow(/alphas/);
     expect(() => aisPosteriorMean(keyFromSeed(0), prior, { ...problems, sigma: Float64Array.of(0, 1) }, paperAisOptions())).toThrow(/positive/);
     expect(() => aisPosteriorMean(keyFromSeed(0), prior, problems, { ...paperAisOptions(), particles: 0 })).toThrow(/particles/);
@@ -153,8 +152,8 @@ describe('posterior means against the exact GMM posterior mean', () => {
     const exact = g.posteriorMean(makeBatch(1, 2, xt), alpha, sigma).data;
     const est = aisPosteriorMean(keyFromSeed(4), prior, p, { ...paperAisOptions(), particles: 1000, stepSize: 0.3, estimate: 'mean' });
     const { mean, se } = meanAndSe(est.x0);
-    // Self-normalised bias is O(1/ESS) ~ 1e-3 here; the standard error of the average of 60 is larger.
-    for (let j = 0; j < 2; j++) expect(Math.abs(mean[j] - exact[j])).toBeLessThan(Z * se[j] + 0.02);
+    // The self-normalised bias is O(1/ESS), far below the standard error of the average of 40 estimates.
+    for (let j = 0; j < 2; j++) expect(Math.abs(mean[j] - exact[j]) / se[j]).toBeLessThan(Z);
     for (const e of est.ess) expect(e).toBeGreaterThan(1);
   });
 
@@ -165,7 +164,7 @@ describe('posterior means against the exact GMM posterior mean', () => {
     const exact = g.posteriorMean(makeBatch(1, 2, xt), alpha, sigma).data;
     const est = aisPosteriorMean(keyFromSeed(8), prior, p, { ...paperAisOptions(), particles: 1000, stepSize: 0.3, estimate: 'mean', referenceScale: 1.5 });
     const { mean, se } = meanAndSe(est.x0);
-    for (let j = 0; j < 2; j++) expect(Math.abs(mean[j] - exact[j])).toBeLessThan(Z * se[j] + 0.02);
+    for (let j = 0; j < 2; j++) expect(Math.abs(mean[j] - exact[j]) / se[j]).toBeLessThan(Z);
   });
 
   it('HMC chains from the base: the average of long chains is the posterior mean (nearly Gaussian case)', () => {

@@ -155,10 +155,11 @@ async function trainAction(opts: TrainOptions): Promise<void> {
   let last = '';
   const validate = (): void => {
     if (!validation) return;
-    const ema = trainer.snapshot().train.ema;
+    const snap = trainer.snapshot();
+    const ema = snap.train.ema;
     const s = trainer.sampleWith(foldIn(keys.validation, trainer.epoch), ema, validation.n);
     const rec: ValidationRecord = {
-      epoch: trainer.epoch, iterations: trainer.epoch * c.iterationsPerEpoch, seconds: elapsed(), targetEvaluations: trainer.snapshot().targetEvaluations,
+      epoch: trainer.epoch, iterations: trainer.epoch * c.iterationsPerEpoch, seconds: elapsed(), targetEvaluations: snap.targetEvaluations,
       w2: wasserstein(s, validation, 2),
     };
     run.history.push(rec);
