@@ -27,14 +27,13 @@ import { snir } from '../baselines/snir.js';
 import { tds } from '../baselines/tds.js';
 import { flowBaseline } from '../baselines/flow.js';
 import type { VPSDE } from '../diffusion/vp.js';
-import { loadModel } from '../io/checkpoint.js';
 import { resolveTrainingData } from '../io/training-data.js';
 import { acceptReject, boundFromSample, expectedWeight } from '../issgm/ground-truth.js';
 import { sampleIssgm } from '../issgm/sampler.js';
 import { parseWeightSpec, withFloor } from '../issgm/weights.js';
 import { jsdHistogram2d } from '../metrics/jsd.js';
-import { loadNetworkScoreModel } from '../models/mlp.js';
-import { modelSde } from '../cli/model-sampling.js';
+import { ONNX_BACKENDS, type OnnxBackend } from '../models/onnx-predictor.js';
+import { loadSamplingModel, modelSde } from '../cli/model-sampling.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const arg = (name: string, dflt: string): string => {
@@ -48,6 +47,9 @@ const datasets = arg('datasets', 'circles,2spirals,pinwheel,8gaussians').split('
 const methods = arg('methods', 'issgm,snir,dps,tds,flow').split(',');
 const modelsDir = arg('models', join(ROOT, 'bench/runs/quality'));
 const outFile = arg('out', join(ROOT, 'bench/results/issgm-tables.json'));
+// Engine of the score network's forwards: auto = onnxruntime when installed (the fast path), else jax-js.
+const engine = arg('engine', 'auto') as OnnxBackend;
+if (!ONNX_BACKENDS.includes(engine)) throw new Error(`--engine must be one of ${ONNX_BACKENDS.join(', ')}`);
 const WEIGHTS = { l1: 'norm2', l2: 'sum2' } as const;
 const PROTOCOL = { bins: 64, range: 4.5 };
 
@@ -85,11 +87,16 @@ if (process.argv.includes('--merge') && existsSync(outFile)) {
   cells.push(...prior.cells.filter((c) => !datasets.includes(c.dataset)));
 }
 
+let source0: ReturnType<typeof loadSamplingModel> | undefined;
 async function main(): Promise<void> {
   for (const dataset of datasets) {
-    const { config, params } = loadModel(join(modelsDir, dataset));
-    const sde = modelSde(config);
-    const model = await loadNetworkScoreModel(config.network, params, config.parametrisation, sde);
+    const source = loadSamplingModel(join(modelsDir, dataset), { backend: engine });
+    if (source.data.normalisation.scale !== 1 || source.data.normalisation.shift !== 0) {
+      throw new Error(`${dataset}: the bench compares model-space samples with the data; this model was trained on normalised data`);
+    }
+    source0 ??= source;
+    const sde = modelSde(source);
+    const model = await source.makeModel(sde);
     const data = resolveTrainingData(dataset);
     for (const [wName, spec] of Object.entries(WEIGHTS)) {
       // q ∝ max(l, m) p (SPEC §2): every method sees the floored weight (ISSGM floors it itself, idempotently).
@@ -137,7 +144,7 @@ async function main(): Promise<void> {
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   writeFileSync(outFile, `${JSON.stringify({
     benchmark: 'ISSGM Table 1/2 protocol: JSD 64x64 bins on [-4.5,4.5]^2, natural log; ground truth by accept/reject from data samples; floor = two ground-truth sets',
-    n, steps, seeds, models: modelsDir, node: process.version, cpu: cpus()[0]?.model, date: new Date().toISOString(), cells, markdown: lines.join('\n'),
+    n, steps, seeds, models: modelsDir, engine: source0?.record.engine, node: process.version, cpu: cpus()[0]?.model, date: new Date().toISOString(), cells, markdown: lines.join('\n'),
   }, null, 2)}\n`);
 }
 

@@ -118,12 +118,13 @@ export function loadSamplingModel(spec: string, onnx: OnnxPredictorOptions = {})
     };
   }
   const { config, params, step } = loadModel(spec);
-  // A checkpoint runs on its own compiled jax-js network unless onnxruntime is asked for
-  // (`auto` or `onnxruntime`): then its MLP is exported in memory and run there. `auto` without
-  // onnxruntime-node keeps the jax-js network (faster than the same graph via @jax-js/onnx),
-  // after the one warning that the runtime is missing.
-  const engine = onnx.backend ?? 'jax';
-  const useOrt = engine === 'onnxruntime' || (engine === 'auto' && loadOnnxRuntime() !== undefined);
+  // A checkpoint's MLP runs on onnxruntime (exported in memory; ~10x the jax-js forward at
+  // batch 10,000, DESIGN "Performance shape") unless `jax` is asked for. `auto` (the default)
+  // without onnxruntime-node keeps the compiled jax-js network (faster than the same graph via
+  // @jax-js/onnx), after the one warning that the runtime is missing. EGNN checkpoints have no
+  // ONNX export and stay on jax-js.
+  const engine = onnx.backend ?? 'auto';
+  const useOrt = engine === 'onnxruntime' || (engine === 'auto' && config.network.kind === 'mlp' && loadOnnxRuntime() !== undefined);
   return {
     description: `trained model ${spec} (step ${step}, data ${config.data.source})`,
     step,

@@ -54,5 +54,5 @@ export function parseUnitInterval(value: string): number {
 
 /** `--engine` and `--ort-threads` of the commands that run a `--model`'s network. */
 export const ENGINE_HELP = 'engine of the network forward passes: auto (onnxruntime-node when installed, else jax-js), onnxruntime, jax ' +
-  '[auto for a model.onnx; jax for a checkpoint, whose MLP runs on onnxruntime through an in-memory ONNX export with auto or onnxruntime]';
+  '[auto; a checkpoint\'s MLP runs on onnxruntime through an in-memory ONNX export]';
 export const ORT_THREADS_HELP = 'onnxruntime intra-op threads [2]';
