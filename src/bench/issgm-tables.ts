@@ -11,7 +11,7 @@
  * particles per output sample; the flow (rational-quadratic spline coupling, fitted by the
  * cross-entropy method to N data samples of p weighted by l) uses no score evaluations.
  *
- * Run: `npm run bench:issgm [-- --seeds 5 --n 10000 --steps 1000 --datasets ... --methods ...]`.
+ * Run: `npm run bench:issgm [-- --seeds 5 --n 10000 --steps 500 --datasets ... --methods ...]`.
  * Writes bench/results/issgm-tables.json (or `--out FILE`; `--merge` keeps other datasets' cells
  * already there) and prints the Markdown tables.
  */
@@ -42,7 +42,7 @@ const arg = (name: string, dflt: string): string => {
 };
 const seeds = Number(arg('seeds', '5'));
 const n = Number(arg('n', '10000'));
-const steps = Number(arg('steps', '1000'));
+const steps = Number(arg('steps', '500'));
 const datasets = arg('datasets', 'circles,2spirals,pinwheel,8gaussians').split(',');
 const methods = arg('methods', 'issgm,snir,dps,tds,flow').split(',');
 const modelsDir = arg('models', join(ROOT, 'bench/runs/quality'));
@@ -81,10 +81,14 @@ const METHODS: Record<string, Method> = {
 
 interface Cell { dataset: string; weight: string; method: string; jsd: number[]; floor: number[]; seconds: number[]; evaluationsPerSample: number; E_q_l: number[]; E_p_l: number[] }
 const cells: Cell[] = [];
-// `--merge`: keep the cells of other datasets already in the results file (runs can be split by dataset).
+// `--merge`: keep the cells already in the results file that this run does not redo (runs can be
+// split by dataset and by method); refuses to mix protocols (n, steps, seeds).
 if (process.argv.includes('--merge') && existsSync(outFile)) {
-  const prior = JSON.parse(readFileSync(outFile, 'utf8')) as { cells: Cell[] };
-  cells.push(...prior.cells.filter((c) => !datasets.includes(c.dataset)));
+  const prior = JSON.parse(readFileSync(outFile, 'utf8')) as { cells: Cell[]; n: number; steps: number; seeds: number };
+  if (prior.n !== n || prior.steps !== steps || prior.seeds !== seeds) {
+    throw new Error(`--merge: ${outFile} has n ${prior.n}, steps ${prior.steps}, seeds ${prior.seeds}; this run has ${n}, ${steps}, ${seeds}`);
+  }
+  cells.push(...prior.cells.filter((c) => !(datasets.includes(c.dataset) && methods.includes(c.method))));
 }
 
 let source0: ReturnType<typeof loadSamplingModel> | undefined;
@@ -110,7 +114,7 @@ async function main(): Promise<void> {
         const floor = jsdHistogram2d(gt2, gt, PROTOCOL);
         for (const method of methods) {
           const t0 = performance.now();
-          const r = await METHODS[method](foldIn(kRun, methods.indexOf(method)), model, w, sde, data.reference(foldIn(kP, 1), n));
+          const r = await METHODS[method](foldIn(kRun, Object.keys(METHODS).indexOf(method)), model, w, sde, data.reference(foldIn(kP, 1), n));
           const seconds = (performance.now() - t0) / 1000;
           let cell = cells.find((c) => c.dataset === dataset && c.weight === wName && c.method === method);
           if (!cell) cells.push((cell = { dataset, weight: wName, method, jsd: [], floor: [], seconds: [], evaluationsPerSample: r.evaluationsPerSample, E_q_l: [], E_p_l: [] }));
@@ -133,7 +137,7 @@ async function main(): Promise<void> {
   const allDatasets = [...new Set(cells.map((c) => c.dataset))];
   const cols = allDatasets.flatMap((d) => Object.keys(WEIGHTS).map((w) => [d, w] as const));
   const lines = [`| method | ${cols.map(([d, w]) => `${d} ${w}`).join(' | ')} | evals/sample | s/run |`, `|---|${cols.map(() => '---').join('|')}|---|---|`];
-  for (const method of methods) {
+  for (const method of [...new Set(cells.map((c) => c.method))]) {
     const row = cols.map(([d, w]) => { const c = cells.find((x) => x.dataset === d && x.weight === w && x.method === method); return c ? ms(c.jsd) : '-'; });
     const any = cells.find((x) => x.method === method)!;
     const secs = cells.filter((x) => x.method === method).flatMap((x) => x.seconds);
