@@ -18,6 +18,7 @@ export * from './mcmc/index.js';
 export * from './amortized/index.js';
 export { loadEnergyModule } from './io/energy-module.js';
 export { loadWeightModule } from './io/weight-module.js';
+export { loadOnnxWeight, parseOnnxWeightSpec, isOnnxWeightSpec, type OnnxLogWeight, type OnnxWeightMode, type OnnxWeightSpec, type OnnxWeightOptions } from './io/onnx-weight.js';
 export { loadModel, loadCheckpoint, saveCheckpoint, type ModelConfig, type RunConfig } from './io/checkpoint.js';
 export * from './models/mlp.js';
 export * from './models/train.js';

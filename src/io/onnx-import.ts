@@ -163,7 +163,7 @@ export function readOnnxScoreNetwork(path: string): ImportedOnnxNetwork {
 }
 
 /** The op named in a backend's error, when there is one. */
-function opInMessage(msg: string): string | undefined {
+export function opInMessage(msg: string): string | undefined {
   // @jax-js/onnx: "Unsupported ONNX operation: X"; onnxruntime: "No Op registered for X with
   // domain_version of N" (unknown op) or "Could not find an implementation for X(N) node" (an op
   // without a CPU kernel for these types).

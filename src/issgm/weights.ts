@@ -272,6 +272,6 @@ export function parseWeightSpec(spec: string, dim: number): BuiltinLogWeight {
       return sigmoidWeight(c.slice(0, dim), c[dim]);
     }
     default:
-      throw new InputError(`unknown weight '${spec}'; valid weights: ${validSpecs()}, or a module file (./my-weight.mjs)`);
+      throw new InputError(`unknown weight '${spec}'; valid weights: ${validSpecs()}, a module file (./my-weight.mjs), or an ONNX network (FILE.onnx:class=K, FILE.onnx:recon, FILE.onnx:log)`);
   }
 }
