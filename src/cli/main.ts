@@ -11,6 +11,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerEval } from './commands/eval.js';
 import { registerExport } from './commands/export.js';
 import { registerIssgm } from './commands/issgm.js';
+import { registerMerge } from './commands/merge.js';
 import { registerSample } from './commands/sample.js';
 import { registerTrain } from './commands/train.js';
 import { VERSION } from './output.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerAmortized(program);
   registerEval(program);
   registerExport(program);
+  registerMerge(program);
   registerDemo(program);
   return program;
 }

@@ -314,6 +314,31 @@ function countRows(perSample: Uint32Array): number {
 }
 
 /**
+ * The warnings of a run from its counts: floored and non-finite (sample, evaluation) pairs, and the
+ * rows they touched. Exported so that a run sampled in chunks (`cli/sample-chunk.ts`) reports
+ * the same text from its summed counts.
+ */
+export function issgmWarnings(c: {
+  floor: number; n: number; evaluations: number; floored: number; nonFinite: number; flooredRows: number; nonFiniteRows: number;
+}): string[] {
+  const warnings: string[] = [];
+  const total = c.evaluations * c.n;
+  if (c.floored > 0) {
+    warnings.push(
+      `weight floored at m = ${c.floor} in ${c.floored} of ${total} (sample, step) evaluations ` +
+        `(${c.flooredRows} of ${c.n} samples affected): there l(x0h) <= m, so log l = log m and g = 0`,
+    );
+  }
+  if (c.nonFinite > 0) {
+    warnings.push(
+      `weight non-finite (NaN or +Infinity) in ${c.nonFinite} of ${total} (sample, step) evaluations ` +
+        `(${c.nonFiniteRows} of ${c.n} samples affected): floored to m = ${c.floor} with g = 0`,
+    );
+  }
+  return warnings;
+}
+
+/**
  * Draw samples of `q ∝ l p` by ISSGM: the reverse SDE of eq. (16) with `sq` (`issgmScore`) in place
  * of the score, stepped by reverse Euler–Maruyama (`em`, on a `DiffusionSDE` such as `VPSDE`) or
  * DDPM ancestral steps (`ancestral`, on a `DDPMSchedule`).
@@ -417,20 +442,9 @@ export function sampleIssgm(
     x = x0q;
   }
 
-  const warnings: string[] = [];
-  const total = evaluations * n;
-  if (floored > 0) {
-    warnings.push(
-      `weight floored at m = ${floor} in ${floored} of ${total} (sample, step) evaluations ` +
-        `(${countRows(flooredPerSample)} of ${n} samples affected): there l(x0h) <= m, so log l = log m and g = 0`,
-    );
-  }
-  if (nonFinite > 0) {
-    warnings.push(
-      `weight non-finite (NaN or +Infinity) in ${nonFinite} of ${total} (sample, step) evaluations ` +
-        `(${countRows(nonFinitePerSample)} of ${n} samples affected): floored to m = ${floor} with g = 0`,
-    );
-  }
+  const warnings = issgmWarnings({
+    floor, n, evaluations, floored, nonFinite, flooredRows: countRows(flooredPerSample), nonFiniteRows: countRows(nonFinitePerSample),
+  });
   const options: IssgmRunOptions = {
     stepper,
     steps: K,

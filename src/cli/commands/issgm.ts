@@ -10,7 +10,6 @@ import type { Command } from 'commander';
 import type { Batch } from '../../core/batch.js';
 import { foldIn, keyFromSeed, split } from '../../core/key.js';
 import type { LogWeight, ScoreModel } from '../../core/types.js';
-import { sampleReverseSDE } from '../../diffusion/em.js';
 import { VPSDE } from '../../diffusion/vp.js';
 import { compareSamples, type MetricName } from '../../evaluate/compare.js';
 import { InputError } from '../../io/errors.js';
@@ -18,7 +17,7 @@ import { writeNpy } from '../../io/npy.js';
 import { resolveTrainingData } from '../../io/training-data.js';
 import { loadWeightModule } from '../../io/weight-module.js';
 import { acceptReject, boundFromSample, expectedWeight } from '../../issgm/ground-truth.js';
-import { sampleIssgm } from '../../issgm/sampler.js';
+import { issgmWarnings, type IssgmRunOptions } from '../../issgm/sampler.js';
 import { floorValues, parseWeightSpec } from '../../issgm/weights.js';
 import { essFromLogWeights } from '../../metrics/ess.js';
 import { ONNX_BACKENDS, type OnnxBackend, type OnnxPredictorOptions } from '../../models/onnx-predictor.js';
@@ -30,6 +29,9 @@ import { TOY_HISTOGRAM } from '../model-report.js';
 import { choiceParser, ENGINE_HELP, ORT_THREADS_HELP, parseNonNegativeInt, parsePositiveInt, parsePositiveNumber } from '../options.js';
 import { ensureOutDir, stopwatch, writeResult } from '../output.js';
 import { createProgress } from '../progress.js';
+import { defaultOrtThreads, defaultThreads, runChunks, THREADS_HELP } from '../chunked-sampling.js';
+import { issgmChunkRunner, type ChunkOutput, type IssgmChunkStats, type IssgmJob } from '../sample-chunk.js';
+import { parseShard, partialNote, SHARD_HELP, shardManifest, shardRange, specHash, writeManifest, type ShardSpec } from '../sharding.js';
 
 export interface IssgmCliOptions {
   model: string;
@@ -47,9 +49,12 @@ export interface IssgmCliOptions {
   /** Engine of the network forward passes and onnxruntime threads (`--engine`, `--ort-threads`). */
   engine?: OnnxBackend;
   ortThreads?: number;
+  /** Sampling threads (`--threads`; default by size, see `defaultThreads`) and `--shard i/N`. */
+  threads?: number;
+  shard?: ShardSpec;
 }
 
-interface BaseModel {
+export interface BaseModel {
   description: string;
   score: ScoreModel;
   sde: VPSDE;
@@ -58,7 +63,7 @@ interface BaseModel {
   dispose(): void;
 }
 
-async function loadBase(spec: string, onnx: OnnxPredictorOptions = {}): Promise<BaseModel> {
+export async function loadBase(spec: string, onnx: OnnxPredictorOptions = {}): Promise<BaseModel> {
   if (spec.startsWith('exact:')) {
     const name = spec.slice('exact:'.length);
     if (!exactScoreNames().includes(name)) {
@@ -83,7 +88,7 @@ async function loadBase(spec: string, onnx: OnnxPredictorOptions = {}): Promise<
   };
 }
 
-async function loadWeight(spec: string, dim: number): Promise<LogWeight & { name: string }> {
+export async function loadWeight(spec: string, dim: number): Promise<LogWeight & { name: string }> {
   if (/\.(mjs|js)$/.test(spec)) return Object.assign(await loadWeightModule(spec, { dim }), { name: spec });
   return Object.assign(parseWeightSpec(spec, dim), { name: spec });
 }
@@ -106,6 +111,8 @@ export function registerIssgm(program: Command): void {
     .option('--quiet', 'no progress output', false)
     .option('--engine <name>', ENGINE_HELP, choiceParser(ONNX_BACKENDS))
     .option('--ort-threads <N>', ORT_THREADS_HELP, parsePositiveInt)
+    .option('--threads <N>', THREADS_HELP, parsePositiveInt)
+    .option('--shard <i/N>', SHARD_HELP, parseShard)
     .addHelpText('after', '\nExamples:\n  tweedie issgm --model exact:8gaussians --weight tilt:1,0.5 --out runs/issgm-8g\n  tweedie issgm --model runs/spirals --weight norm2 --n 10000 --out runs/issgm-spiral\n  tweedie issgm --model runs/spirals --weight ./my-weight.mjs --out runs/issgm-mine\n')
     .action(issgmCommand);
 }
@@ -113,39 +120,164 @@ export function registerIssgm(program: Command): void {
 /** The whole `issgm` command on already-parsed options (also what `tweedie demo` runs). */
 export async function issgmCommand(opts: IssgmCliOptions): Promise<void> {
   const clock = stopwatch();
-  const base = await loadBase(opts.model, { ...(opts.engine !== undefined ? { backend: opts.engine } : {}), ...(opts.ortThreads !== undefined ? { threads: opts.ortThreads } : {}) });
+  const range = shardRange(opts.n, opts.shard);
+  const threads = opts.threads ?? defaultThreads(range.end - range.first);
+  const ortThreads = defaultOrtThreads(threads, opts.ortThreads);
+  const base = await loadBase(opts.model, { ...(opts.engine !== undefined ? { backend: opts.engine } : {}), ...(ortThreads !== undefined ? { threads: ortThreads } : {}) });
   try {
-    await runIssgm(opts, base, clock);
+    await runIssgm(opts, base, clock, { range, threads, ortThreads });
   } finally {
     base.dispose();
   }
 }
 
-async function runIssgm(opts: IssgmCliOptions, base: BaseModel, clock: () => number): Promise<void> {
+/** The config of an issgm run that its samples and evaluation depend on (shard manifests; threads and output excluded). */
+export function issgmConfig(opts: IssgmCliOptions): Record<string, unknown> {
+  return {
+    model: opts.model, weight: opts.weight, engine: opts.engine ?? 'auto', n: opts.n, steps: opts.steps, eps0: opts.eps0, floor: opts.floor,
+    bins: opts.bins, range: opts.range, panelTimes: opts.panelTimes,
+  };
+}
+
+/** What the evaluation of an issgm run needs of its sampling: q with its diagnostics, p, the Fig. 2 panel cells. */
+export interface IssgmSampled {
+  q: { samples: Batch; diagnostics: { options: IssgmRunOptions; warnings: readonly string[] } };
+  p: Batch;
+  panels: PanelCell[];
+  issgmSeconds: number;
+}
+
+/** Sum the ISSGM diagnostics of chunks (every chunk makes the same number of evaluations). */
+export function sumIssgmStats(stats: IssgmChunkStats[]): IssgmChunkStats {
+  const s = { ...stats[0] };
+  for (const c of stats.slice(1)) {
+    s.scoreEvals += c.scoreEvals;
+    s.weightGradEvals += c.weightGradEvals;
+    s.floored += c.floored;
+    s.nonFinite += c.nonFinite;
+    s.flooredRows += c.flooredRows;
+    s.nonFiniteRows += c.nonFiniteRows;
+  }
+  return s;
+}
+
+/**
+ * Rows of the sampled arrays (q, p, panel snapshots) and the summed diagnostics as IssgmSampled.
+ * `panels`: rows x 4P as in `ChunkOutput.panels`; `panelTimes[j]` labels panel step j.
+ */
+export function issgmSampled(
+  q: Batch, p: Batch, panels: Float64Array | undefined, panelTimes: number[], stats: IssgmChunkStats, issgmSeconds: number,
+): IssgmSampled {
+  const cells: PanelCell[] = [];
+  const P = panelTimes.length;
+  if (panels !== undefined && P > 0) {
+    for (const [row, offset] of [['q (ISSGM)', 0], ['p', P]] as const) {
+      for (let j = 0; j < P; j++) {
+        const pts = new Float64Array(2 * q.n);
+        for (let i = 0; i < q.n; i++) {
+          pts[2 * i] = panels[i * 4 * P + 2 * (offset + j)];
+          pts[2 * i + 1] = panels[i * 4 * P + 2 * (offset + j) + 1];
+        }
+        cells.push({ row, column: `t = ${panelTimes[j].toFixed(3)}`, points: { n: q.n, dim: 2, data: pts } });
+      }
+    }
+  }
+  const warnings = issgmWarnings({ ...stats, floor: stats.options.floor, n: q.n });
+  return { q: { samples: q, diagnostics: { options: stats.options, warnings } }, p, panels: cells, issgmSeconds };
+}
+
+function concatRows(outs: ChunkOutput[], pick: (o: ChunkOutput) => Float64Array | undefined, cols: number): Batch {
+  const rows = outs.reduce((a, o) => a + o.rows, 0);
+  const data = new Float64Array(rows * cols);
+  let off = 0;
+  for (const o of outs) {
+    const d = pick(o)!;
+    data.set(d, off);
+    off += d.length;
+  }
+  return { n: rows, dim: cols, data };
+}
+
+async function runIssgm(
+  opts: IssgmCliOptions, base: BaseModel, clock: () => number, plan: { range: { first: number; end: number }; threads: number; ortThreads?: number },
+): Promise<void> {
   const dim = base.score.dim;
   const weight = await loadWeight(opts.weight, dim);
-  const [kQ, kP, kGt, kFloor, kMetric, kBound] = split(keyFromSeed(opts.seed), 6);
-  const panelAt = new Set<number>();
-  for (let j = 0; j < opts.panelTimes; j++) panelAt.add(Math.round((j * opts.steps) / Math.max(1, opts.panelTimes - 1)));
-  const panels: PanelCell[] = [];
-  const record = (row: string) => (info: { step: number; t: number; x0hat?: Batch }) => {
-    if (panelAt.has(info.step) && info.x0hat && dim >= 2) panels.push({ row, column: `t = ${info.t.toFixed(3)}`, points: info.x0hat });
-  };
+  const [kQ, kP] = split(keyFromSeed(opts.seed), 6);
+  const panelSteps = new Set<number>();
+  for (let j = 0; j < opts.panelTimes; j++) panelSteps.add(Math.round((j * opts.steps) / Math.max(1, opts.panelTimes - 1)));
 
-  // 1. ISSGM samples of q (eq. 16), and plain reverse-SDE samples of p with the same key stream.
-  const progressQ = createProgress('issgm', opts.steps, { quiet: opts.quiet });
-  const q = sampleIssgm(kQ, base.score, weight, base.sde, {
-    n: opts.n, steps: opts.steps, eps0: opts.eps0, floor: opts.floor,
-    callback: (info) => { progressQ.tick(Math.min(opts.steps, info.step + 1)); record('q (ISSGM)')(info); },
+  // 1. ISSGM samples of q (eq. 16), and plain reverse-SDE samples of p, in chunks of CHUNK_ROWS
+  //    rows: chunk c uses foldIn(kQ, c) and foldIn(kP, c), on this thread or on worker threads.
+  const job: IssgmJob = {
+    kind: 'issgm', model: opts.model, weight: opts.weight, steps: opts.steps, eps0: opts.eps0, floor: opts.floor,
+    panelSteps: [...panelSteps].sort((a, b) => a - b),
+    ...(opts.engine !== undefined ? { engine: opts.engine } : {}), ...(plan.ortThreads !== undefined ? { ortThreads: plan.ortThreads } : {}),
+  };
+  const label = opts.shard ? `shard ${opts.shard.index}/${opts.shard.count}` : undefined;
+  const chunks = plan.range.end - plan.range.first;
+  const progress = createProgress(`issgm (q, then p)${label ? `, ${label}` : ''}`, chunks * 2 * opts.steps, { quiet: opts.quiet });
+  const outs = await runChunks({
+    job, runKeys: [kQ, kP], n: opts.n, range: plan.range, threads: plan.threads, local: () => issgmChunkRunner(job, base, weight),
+    progress, stepsPerChunk: 2 * opts.steps, ...(label ? { label } : {}),
   });
-  progressQ.finish();
+  progress.finish();
+  // Timings: q and p are sampled together, chunk by chunk.
   const issgmSeconds = clock();
-  const progressP = createProgress('p (reverse SDE)', opts.steps, { quiet: opts.quiet });
-  const p = sampleReverseSDE(kP, base.score, base.sde, {
-    n: opts.n, steps: opts.steps,
-    callback: (info) => { progressP.tick(Math.min(opts.steps, info.step + 1)); record('p')(info); },
+  const q = concatRows(outs, (o) => o.samples, dim);
+  const p = concatRows(outs, (o) => o.p, dim);
+  const P = job.panelSteps.length;
+  const panels = outs[0].panels ? concatRows(outs, (o) => o.panels, 4 * P) : undefined;
+  const panelTimes = outs[0].panelTimes ?? [];
+  const stats = sumIssgmStats(outs.map((o) => o.issgm!));
+  if (opts.shard) {
+    writeIssgmShard(opts, opts.shard, plan.range, q, p, panels, panelTimes, stats, { issgmSeconds, totalSeconds: clock() }, plan.threads);
+    return;
+  }
+  await evaluateIssgm(opts, base, weight, issgmSampled(q, p, panels?.data, panelTimes, stats, issgmSeconds), clock);
+}
+
+/** A shard of issgm: q, p and the panel snapshots of its rows, a partial result.json, and the manifest last. */
+function writeIssgmShard(
+  opts: IssgmCliOptions, shard: ShardSpec, range: { first: number; end: number }, q: Batch, p: Batch, panels: Batch | undefined,
+  panelTimes: number[], stats: IssgmChunkStats, timings: Record<string, number>, threads: number,
+): void {
+  const dir = ensureOutDir(opts.out);
+  writeNpy(join(dir, 'samples.npy'), q);
+  writeNpy(join(dir, 'p_samples.npy'), p);
+  if (panels) writeNpy(join(dir, 'panels.npy'), panels);
+  const config = issgmConfig(opts);
+  const weightHash = specHash(opts.weight);
+  const manifest = shardManifest({
+    command: 'issgm', seed: opts.seed, n: opts.n, dim: q.dim, shard, range, config, dir,
+    hashes: { model: specHash(opts.model), weight: weightHash },
+    files: {
+      samples: { file: 'samples.npy', columns: q.dim }, p: { file: 'p_samples.npy', columns: p.dim },
+      ...(panels ? { panels: { file: 'panels.npy', columns: panels.dim } } : {}),
+    },
+    extra: { panelTimes, stats }, timings: { issgmSeconds: timings.issgmSeconds },
   });
-  progressP.finish();
+  writeResult(dir, {
+    command: 'issgm', seed: opts.seed,
+    config: { ...config, shard: { ...shard, partial: true, run: manifest.run, rows: manifest.rows, chunks: manifest.chunks }, threads, issgm: stats.options },
+    outputs: { samples: 'samples.npy', p: 'p_samples.npy', ...(panels ? { panels: 'panels.npy' } : {}), manifest: 'shard.json' },
+    timings,
+    notes: [partialNote(shard, manifest)],
+  });
+  writeManifest(dir, manifest);
+  process.stdout.write(`wrote issgm shard ${shard.index}/${shard.count}: ${q.n} x ${q.dim} samples of q (rows ${manifest.rows.start}..${manifest.rows.start + q.n - 1} of ${opts.n}) to ${dir}; merge all shards with tweedie merge\n`);
+}
+
+/**
+ * Sections 2-4 of issgm on sampled q and p: ground truth, metrics, outputs. Shared with
+ * `tweedie merge`, which gives it the merged shards.
+ */
+export async function evaluateIssgm(
+  opts: IssgmCliOptions, base: BaseModel, weight: LogWeight & { name: string }, sampled: IssgmSampled, clock: () => number,
+): Promise<void> {
+  const dim = base.score.dim;
+  const [, , kGt, kFloor, kMetric, kBound] = split(keyFromSeed(opts.seed), 6);
+  const { q, p, panels, issgmSeconds } = sampled;
 
   // 2. Ground truth: accept/reject from exact samples of p, two independent sets (one for the floor).
   const pool = base.sampleP(kBound, Math.max(opts.n, 20_000));
