@@ -15,6 +15,7 @@ import { compareSamples, type MetricName } from '../../evaluate/compare.js';
 import { InputError } from '../../io/errors.js';
 import { writeNpy } from '../../io/npy.js';
 import { resolveTrainingData } from '../../io/training-data.js';
+import { isOnnxWeightSpec, loadOnnxWeight } from '../../io/onnx-weight.js';
 import { loadWeightModule } from '../../io/weight-module.js';
 import { acceptReject, boundFromSample, expectedWeight } from '../../issgm/ground-truth.js';
 import { issgmWarnings, type IssgmRunOptions } from '../../issgm/sampler.js';
@@ -90,6 +91,8 @@ export async function loadBase(spec: string, onnx: OnnxPredictorOptions = {}): P
 
 export async function loadWeight(spec: string, dim: number): Promise<LogWeight & { name: string }> {
   if (/\.(mjs|js)$/.test(spec)) return Object.assign(await loadWeightModule(spec, { dim }), { name: spec });
+  // An ONNX classifier/autoencoder/log-l network, differentiated through the graph (io/onnx-weight.ts).
+  if (isOnnxWeightSpec(spec)) return Object.assign(await loadOnnxWeight(spec, { dim }), { name: spec });
   return Object.assign(parseWeightSpec(spec, dim), { name: spec });
 }
 
@@ -98,7 +101,7 @@ export function registerIssgm(program: Command): void {
     .command('issgm')
     .description('importance sampling of q ∝ l·p with a score model of p, training-free (ISSGM, eq. 16), judged against accept/reject ground truth')
     .requiredOption('--model <DIR|FILE.onnx|exact:NAME>', `a trained model folder, an ONNX score network FILE.onnx with its sidecar FILE.onnx.json, or the exact score of ${exactScoreNames().map((n) => `exact:${n}`).join(', ')}`)
-    .requiredOption('--weight <W>', "weight l(x): norm2 (|x|^2), sum2 (sum x + 2), tilt:a1,a2,... (exp(a.x)), sigmoid:a1,...,b, or a module FILE.mjs exporting logWeight(x, np) or value(rows) and grad(rows)")
+    .requiredOption('--weight <W>', "weight l(x): norm2 (|x|^2), sum2 (sum x + 2), tilt:a1,a2,... (exp(a.x)), sigmoid:a1,...,b, a module FILE.mjs exporting logWeight(x, np) or value(rows) and grad(rows), or an ONNX network FILE.onnx:class=K (classifier logits: probability of class K), FILE.onnx:recon (autoencoder: |AE(x) - x|^2) or FILE.onnx:log (output is log l), evaluated in the model's units")
     .option('--n <N>', 'number of samples', parsePositiveInt, 10_000)
     .option('--steps <S>', 'reverse-SDE (Euler–Maruyama) steps', parsePositiveInt, 1000)
     .option('--eps0 <e>', 'finite-difference step of the Hessian-vector product, eps = eps0 / max(1, |g|)', parsePositiveNumber, 1e-3)
