@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initEngine } from '../../src/core/engine.js';
 import { keyFromSeed, uniform } from '../../src/core/key.js';
-import { highFrequencyEnergy, highFrequencyWeight, highPassBasis } from '../../src/issgm/frequency-weight.js';
+import { highFrequencyEnergy, highFrequencyPowerWeight, highFrequencyWeight, highPassBasis } from '../../src/issgm/frequency-weight.js';
 
 beforeAll(async () => {
   await initEngine();
@@ -62,5 +62,33 @@ describe('high-frequency energy', () => {
         expect(Math.abs(vg.grad.data[i * 64 + j] - fd)).toBeLessThan(1e-4 * Math.max(1, Math.abs(fd)));
       }
     }
+  });
+});
+
+describe('high-frequency power weight', () => {
+  it('is gamma log(H / H0) with the gradient of the float64 reference', () => {
+    const n = 4;
+    const data = uniform(keyFromSeed(5), n * 64, -1, 1);
+    const x = { n, dim: 64, data };
+    const gamma = 4;
+    const reference = 0.028;
+    const w = highFrequencyPowerWeight({ gamma, reference });
+    const vg = w.valueAndGrad(x);
+    const logL = (row: Float64Array): number => gamma * Math.log(highFrequencyEnergy({ n: 1, dim: 64, data: row })[0] / reference);
+    const eps = 1e-4;
+    for (let i = 0; i < n; i++) {
+      const row = data.slice(i * 64, (i + 1) * 64);
+      expect(vg.value[i]).toBeCloseTo(logL(row), 4);
+      for (const j of [1, 14, 30, 45, 62]) {
+        const up = row.slice(); up[j] += eps;
+        const dn = row.slice(); dn[j] -= eps;
+        const fd = (logL(up) - logL(dn)) / (2 * eps);
+        expect(Math.abs(vg.grad.data[i * 64 + j] - fd)).toBeLessThan(1e-3 * Math.max(1, Math.abs(fd)));
+      }
+    }
+    // A constant image has H = 0 (float32 rounding of the basis leaves ~1e-15): log l far below
+    // any floor, which the sampler applies.
+    expect(w.value({ n: 1, dim: 64, data: new Float64Array(64).fill(0.3) })[0]).toBeLessThan(-100);
+    expect(() => highFrequencyPowerWeight({ gamma: 4, reference: 0 })).toThrow(/reference/);
   });
 });
