@@ -173,9 +173,21 @@ export function issgmScore(
   checkShape(s, x, 'the score model');
   checkFinite(s, 'score', step, t);
 
-  // Stage 2: Tweedie's denoised mean, eq. (13): x0h = (x + (1 - abar) s) / sqrt(abar).
-  const x0hat = meanFromScore(s, x, schedule, t);
-  checkFinite(x0hat, 'x0hat', step, t);
+  // Stage 2: Tweedie's denoised mean, eq. (13): x0h = (x + (1 - abar) s) / sqrt(abar). Written
+  // out rather than `meanFromScore` (the same expression, so the same bits): that one evaluates the
+  // schedule once per row, for per-row times, and this loop checks finiteness as it goes.
+  const x0hat = makeBatch(n, d);
+  const invA = 1 / alpha;
+  {
+    const xd = x.data;
+    const sd = s.data;
+    const od = x0hat.data;
+    for (let j = 0; j < od.length; j++) {
+      const v = (xd[j] + s2 * sd[j]) * invA;
+      if (!Number.isFinite(v)) throw new IssgmNonFiniteError('x0hat', Math.floor(j / d), v, step, t);
+      od[j] = v;
+    }
+  }
 
   // Stage 3: g = grad_{x0h} log max(l, m) at x0h, x0h a free variable (the one weight gradient).
   const floored = applyFloor(logWeight.valueAndGrad(x0hat), m);
@@ -186,15 +198,20 @@ export function issgmScore(
   // Stage 4: eps per row and the probe point x + eps g of eq. (15).
   const eps = new Float64Array(n);
   const probe = makeBatch(n, d);
-  for (let i = 0; i < n; i++) {
-    let e = eps0;
-    if (rule === 'relative') {
-      let g2 = 0;
-      for (let j = i * d; j < (i + 1) * d; j++) g2 += g.data[j] * g.data[j];
-      e = eps0 / Math.max(1, Math.sqrt(g2));
+  {
+    const gd = g.data;
+    const xd = x.data;
+    const pd = probe.data;
+    for (let i = 0; i < n; i++) {
+      let e = eps0;
+      if (rule === 'relative') {
+        let g2 = 0;
+        for (let j = i * d; j < (i + 1) * d; j++) g2 += gd[j] * gd[j];
+        e = eps0 / Math.max(1, Math.sqrt(g2));
+      }
+      eps[i] = e;
+      for (let j = i * d; j < (i + 1) * d; j++) pd[j] = xd[j] + e * gd[j];
     }
-    eps[i] = e;
-    for (let j = i * d; j < (i + 1) * d; j++) probe.data[j] = x.data[j] + e * g.data[j];
   }
 
   // Stage 5: s(x + eps g) (score evaluation 2 of 2): (s(x + eps g) - s(x)) / eps ≈ H_{p_t}(x) g, eq. (15).
@@ -202,16 +219,23 @@ export function issgmScore(
   checkShape(sp, x, 'the score model');
   checkFinite(sp, 'score at x + eps g', step, t);
 
-  // Stage 6: eq. (16): sq = s + g / sqrt(abar) + (1 - abar) / (eps sqrt(abar)) (s(x + eps g) - s(x)).
+  // Stage 6: eq. (16): sq = s + g / sqrt(abar) + (1 - abar) / (eps sqrt(abar)) (s(x + eps g) - s(x)),
+  // checked for finiteness in the same pass.
   const sq = makeBatch(n, d);
-  const invA = 1 / alpha;
-  for (let i = 0; i < n; i++) {
-    const c = s2 / (eps[i] * alpha);
-    for (let j = i * d; j < (i + 1) * d; j++) {
-      sq.data[j] = s.data[j] + g.data[j] * invA + c * (sp.data[j] - s.data[j]);
+  {
+    const sd = s.data;
+    const gd = g.data;
+    const pd = sp.data;
+    const qd = sq.data;
+    for (let i = 0; i < n; i++) {
+      const c = s2 / (eps[i] * alpha);
+      for (let j = i * d; j < (i + 1) * d; j++) {
+        const v = sd[j] + gd[j] * invA + c * (pd[j] - sd[j]);
+        if (!Number.isFinite(v)) throw new IssgmNonFiniteError('guided score', i, v, step, t);
+        qd[j] = v;
+      }
     }
   }
-  checkFinite(sq, 'guided score', step, t);
 
   return {
     score: sq,

@@ -63,24 +63,50 @@ function checkCall(dim: number, x: Batch, t: number | Float64Array, name: string
 function ortPredictor(session: OrtSession, spec: OnnxNetworkSpec): OnnxPredictor {
   const { dim } = spec;
   const offset = spec.timeOffset ?? 0;
+  // Float32 staging buffers kept across calls: the samplers call with the same batch size every
+  // step (twice per ISSGM step), so a fresh pair per call would only feed the garbage collector.
+  // Safe to reuse: `session.run` is synchronous and has read its feeds when it returns.
+  let xsBuf = new Float32Array(0);
+  let tsBuf = new Float32Array(0);
+  // The value the time column of the last call was filled with (all rows one time), to skip the
+  // refill when the next call has the same time: ISSGM evaluates s(x, t) and s(x + eps g, t).
+  let tsFilled: number | undefined;
   return {
     dim,
     backend: 'onnxruntime',
     predict(x: Batch, t: number | Float64Array): Batch {
       checkCall(dim, x, t, 'ONNX network');
       const out = new Float64Array(x.n * dim);
+      const chunk = Math.min(ORT_CHUNK, x.n);
+      if (xsBuf.length < chunk * dim) {
+        xsBuf = new Float32Array(chunk * dim);
+        tsBuf = new Float32Array(chunk);
+        tsFilled = undefined;
+      }
       for (let start = 0; start < x.n; start += ORT_CHUNK) {
         const rows = Math.min(ORT_CHUNK, x.n - start);
-        const xs = Float32Array.from(x.data.subarray(start * dim, (start + rows) * dim));
+        const xs = xsBuf.subarray(0, rows * dim);
+        const xd = x.data;
+        const base = start * dim;
+        for (let k = 0; k < rows * dim; k++) xs[k] = xd[base + k];
         // The graph takes one time per row even when all rows share one (what the samplers pass).
-        const ts = new Float32Array(rows);
-        if (typeof t === 'number') ts.fill(t * spec.timeScale + offset);
-        else for (let i = 0; i < rows; i++) ts[i] = t[start + i] * spec.timeScale + offset;
+        const ts = tsBuf.subarray(0, rows);
+        if (typeof t === 'number') {
+          const tv = t * spec.timeScale + offset;
+          if (tsFilled !== tv) {
+            tsBuf.fill(tv);
+            tsFilled = tv;
+          }
+        } else {
+          for (let i = 0; i < rows; i++) ts[i] = t[start + i] * spec.timeScale + offset;
+          tsFilled = undefined;
+        }
         const r = session.run({ [spec.x]: [xs, [rows, dim]], [spec.t]: [ts, spec.tRank === 2 ? [rows, 1] : [rows]] }, [spec.output])[spec.output];
         if (r.dims.length !== 2 || r.dims[0] !== rows || r.dims[1] !== dim) {
           throw new RangeError(`ONNX network returned shape [${r.dims.join(', ')}] for ${rows} rows; expected [${rows}, ${dim}]`);
         }
-        for (let k = 0; k < rows * dim; k++) out[start * dim + k] = r.data[k];
+        const rd = r.data;
+        for (let k = 0; k < rows * dim; k++) out[base + k] = rd[k];
       }
       return { n: x.n, dim, data: out };
     },
