@@ -43,6 +43,7 @@ import { reverseEulerMaruyamaStep } from '../diffusion/em.js';
 import { meanFromScore } from '../diffusion/parametrisation.js';
 import type { DiffusionSDE, StepInfo } from '../diffusion/types.js';
 import { InputError } from '../io/errors.js';
+import { DEFAULT_SMOOTHING_DRAWS, posteriorVariance, smoothedLogWeight } from './smoothed-weight.js';
 import { applyFloor, DEFAULT_FLOOR, FloorStatus } from './weights.js';
 
 /** How `eps` of eq. (15) is chosen per row. */
@@ -97,6 +98,12 @@ export interface IssgmScoreOptions {
   floor?: number;
   /** Step number, for error messages only. */
   step?: number;
+  /**
+   * The posterior-variance correction (`smoothed-weight.ts`; not in the paper): `g` is the gradient
+   * of the log of `l` smoothed by `N(0, variance_i I)` around `x0h`, from `draws` draws keyed by
+   * `key`. Absent: the paper's `g = grad log l(x0h)`.
+   */
+  smoothing?: { variance: Float64Array; draws: number; key: Key };
 }
 
 /** Per-row by-products of one guided score evaluation. */
@@ -115,8 +122,13 @@ export interface IssgmScoreDiagnostics {
   readonly nonFinite: number;
   /** Score evaluations made (always 2). */
   readonly scoreEvals: number;
-  /** `grad log l` evaluations made (always 1). */
+  /** `grad log l` calls made (always 1; with smoothing, one call on `n * draws` rows). */
   readonly weightGradEvals: number;
+  /**
+   * Per row: the Rayleigh quotient `g.Hg / |g|^2` of `p_t`'s Hessian along `g`, from the
+   * difference quotient of eq. (15) (NaN where `g = 0`); what the correction's variance uses.
+   */
+  readonly curvature: Float64Array;
 }
 
 export interface IssgmScoreResult {
@@ -189,8 +201,11 @@ export function issgmScore(
     }
   }
 
-  // Stage 3: g = grad_{x0h} log max(l, m) at x0h, x0h a free variable (the one weight gradient).
-  const floored = applyFloor(logWeight.valueAndGrad(x0hat), m);
+  // Stage 3: g = grad_{x0h} log max(l, m) at x0h, x0h a free variable (the one weight gradient);
+  // with the correction, the gradient of the log of l smoothed around x0h.
+  const floored = opts.smoothing
+    ? smoothedLogWeight(opts.smoothing.key, logWeight, x0hat, opts.smoothing.variance, opts.smoothing.draws, m)
+    : applyFloor(logWeight.valueAndGrad(x0hat), m);
   checkShape(floored.grad, x, 'the weight gradient');
   const g = floored.grad;
   checkFinite(g, 'g', step, t);
@@ -222,6 +237,7 @@ export function issgmScore(
   // Stage 6: eq. (16): sq = s + g / sqrt(abar) + (1 - abar) / (eps sqrt(abar)) (s(x + eps g) - s(x)),
   // checked for finiteness in the same pass.
   const sq = makeBatch(n, d);
+  const curvature = new Float64Array(n);
   {
     const sd = s.data;
     const gd = g.data;
@@ -229,11 +245,16 @@ export function issgmScore(
     const qd = sq.data;
     for (let i = 0; i < n; i++) {
       const c = s2 / (eps[i] * alpha);
+      let gHg = 0;
+      let gg = 0;
       for (let j = i * d; j < (i + 1) * d; j++) {
         const v = sd[j] + gd[j] * invA + c * (pd[j] - sd[j]);
         if (!Number.isFinite(v)) throw new IssgmNonFiniteError('guided score', i, v, step, t);
         qd[j] = v;
+        gHg += (gd[j] * (pd[j] - sd[j])) / eps[i];
+        gg += gd[j] * gd[j];
       }
+      curvature[i] = gg > 0 ? gHg / gg : Number.NaN;
     }
   }
 
@@ -250,6 +271,7 @@ export function issgmScore(
       nonFinite: floored.nonFinite,
       scoreEvals: 2,
       weightGradEvals: 1,
+      curvature,
     },
   };
 }
@@ -291,7 +313,17 @@ export interface IssgmOptions extends IssgmScoreOptions {
   denoiseLast?: boolean;
   /** Called before every step with `{step, t, x, x0hat, g, score}`. */
   callback?: (info: IssgmStepInfo) => void;
+  /**
+   * `none` [default]: the paper's eq. (16). `variance`: the posterior-variance correction of the
+   * weight term (`smoothed-weight.ts`): same two score evaluations per step, `draws` weight
+   * evaluations per row instead of one.
+   */
+  correction?: IssgmCorrection;
+  /** Draws K of the smoothed weight with `correction: 'variance'` [8]. */
+  draws?: number;
 }
+
+export type IssgmCorrection = 'none' | 'variance';
 
 /** The choices a run was made with (SPEC: every choice recorded in every result). */
 export interface IssgmRunOptions {
@@ -304,6 +336,9 @@ export interface IssgmRunOptions {
   readonly floor: number;
   readonly denoiseLast: boolean;
   readonly variance?: AncestralVariance;
+  readonly correction: IssgmCorrection;
+  /** Draws of the smoothed weight (with the variance correction). */
+  readonly draws?: number;
 }
 
 export interface IssgmDiagnostics {
@@ -418,6 +453,16 @@ export function sampleIssgm(
   }
   const n = x.n;
   const scoreOpts = { eps0, epsRule: rule, floor };
+  const correction = opts.correction ?? 'none';
+  if (correction !== 'none' && correction !== 'variance') throw new RangeError(`${what}: correction must be 'none' or 'variance', got '${String(correction)}'`);
+  const draws = opts.draws ?? DEFAULT_SMOOTHING_DRAWS;
+  if (!Number.isInteger(draws) || draws < 1) throw new RangeError(`${what}: draws must be a positive integer, got ${draws}`);
+  // The correction's curvature along g, carried from the previous step (eq. (15)'s own difference
+  // quotient, so no extra score evaluation). Before the first step: -1, the curvature of p_T ≈
+  // N(0, I), i.e. a posterior variance of 1 - abar(T) ≈ 1 at t = T.
+  const curvature = new Float64Array(n).fill(-1);
+  // A key stream of its own, so that correction 'none' keeps the samplers' keys bit for bit.
+  const kSmooth = foldIn(key, 0x5a00);
   const flooredPerSample = new Uint32Array(n);
   const nonFinitePerSample = new Uint32Array(n);
   let floored = 0;
@@ -426,7 +471,12 @@ export function sampleIssgm(
   let scoreEvals = 0;
   let weightGradEvals = 0;
   const guided = (xs: Batch, t: number, step: number): IssgmScoreResult => {
-    const r = issgmScore(xs, t, model, logWeight, sde, { ...scoreOpts, step });
+    const smoothing = correction === 'variance'
+      ? { variance: posteriorVariance(curvature, sde.alpha(t), sde.sigma(t) ** 2), draws, key: foldIn(kSmooth, step) }
+      : undefined;
+    const r = issgmScore(xs, t, model, logWeight, sde, { ...scoreOpts, step, ...(smoothing ? { smoothing } : {}) });
+    const rho = r.diagnostics.curvature;
+    for (let i = 0; i < n; i++) if (!Number.isNaN(rho[i])) curvature[i] = rho[i];
     evaluations++;
     scoreEvals += r.diagnostics.scoreEvals;
     weightGradEvals += r.diagnostics.weightGradEvals;
@@ -479,6 +529,8 @@ export function sampleIssgm(
     floor,
     denoiseLast,
     ...(stepper === 'ancestral' ? { variance: opts.variance ?? 'beta' } : {}),
+    correction,
+    ...(correction === 'variance' ? { draws } : {}),
   };
   return {
     samples: x,

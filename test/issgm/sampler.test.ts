@@ -100,7 +100,7 @@ describe('sampleIssgm', () => {
     const w = tiltWeight([1, -0.5]);
     const r = sampleIssgm(keyFromSeed(0), model, w, sde, { n: 2, steps: 5, eps0: 2e-3, epsRule: 'fixed', floor: 1e-4 });
     expect(r.diagnostics.options).toEqual({
-      stepper: 'em', steps: 5, tEnd: 1, tMin: 1e-3, eps0: 2e-3, epsRule: 'fixed', floor: 1e-4, denoiseLast: true,
+      stepper: 'em', steps: 5, tEnd: 1, tMin: 1e-3, eps0: 2e-3, epsRule: 'fixed', floor: 1e-4, denoiseLast: true, correction: 'none',
     });
     const sch = new DDPMSchedule({ steps: 10, betaStart: 1e-3, betaEnd: 0.3 });
     expect(() => sampleIssgm(keyFromSeed(0), model, w, sch, { n: 2, stepper: 'em' })).toThrow(/DiffusionSDE/);
