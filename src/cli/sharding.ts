@@ -84,7 +84,7 @@ export function specHash(spec: string): string {
 /** The manifest `shard.json` of one shard. */
 export interface ShardManifest {
   format: 'tweedie-shard/1';
-  command: 'sample' | 'issgm';
+  command: 'sample' | 'issgm' | 'amortized sample';
   /** Identifies the run: equal for all shards of one run, different for any other. */
   run: string;
   seed: number;
@@ -115,7 +115,7 @@ export function runId(command: string, seed: number, n: number, config: Record<s
 
 /** Build the manifest of a shard whose arrays are already written in `dir`. */
 export function shardManifest(o: {
-  command: 'sample' | 'issgm'; seed: number; n: number; dim: number; shard: ShardSpec; range: ChunkRange;
+  command: 'sample' | 'issgm' | 'amortized sample'; seed: number; n: number; dim: number; shard: ShardSpec; range: ChunkRange;
   config: Record<string, unknown>; hashes: Record<string, string>; dir: string; files: Record<string, { file: string; columns: number }>;
   extra?: Record<string, unknown>; timings?: Record<string, number>;
 }): ShardManifest {

@@ -135,3 +135,21 @@ describe('issgm: shards and worker failures', () => {
     expect(existsSync(join(work, 'died/shard.json'))).toBe(false);
   });
 });
+
+describe('amortized sample: shards', () => {
+  it('two shards merged are the one-shard run, bit for bit, and merge judges them', () => {
+    ok(tweedie('amortized', 'train', '--target', 'gmm40', '--epochs', '1', '--iterations', '2', '--batch', '8', '--particles', '4',
+      '--validate-every', '1', '--validate-n', '64', '--eval-n', '0', '--threads', '0', '--quiet', '--out', 'am'));
+    const A = ['amortized', 'sample', '--model', 'am', '--n', '1100', '--steps', '5'];
+    // --shard 0/1 is the whole run without its evaluation (cheap): the reference bytes.
+    ok(tweedie(...A, '--shard', '0/1', '--out', 'am-one'));
+    ok(tweedie(...A, '--shard', '0/2', '--threads', '1', '--out', 'am-sh/0'));
+    ok(tweedie(...A, '--shard', '1/2', '--out', 'am-sh/1'));
+    ok(tweedie('merge', 'am-sh', '--out', 'am-merged', '--quiet'));
+    expect(bytes('am-merged/samples.npy').equals(bytes('am-one/samples.npy'))).toBe(true);
+    const res = json('am-merged/result.json');
+    expect(res.command).toBe('amortized sample');
+    expect(res.metrics.w2).toBeGreaterThan(0);
+    expect(res.floor.w2).toBeGreaterThan(0);
+  });
+});

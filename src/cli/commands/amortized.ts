@@ -34,7 +34,10 @@ import { AMORTIZED_TARGETS, type AmortizedProblem, type Judgement, amortizedProb
 import { choiceParser, parseNonNegativeInt, parsePositiveInt, parsePositiveNumber } from '../options.js';
 import { ensureOutDir, stopwatch, writeResult } from '../output.js';
 import { createProgress } from '../progress.js';
-import { drawModelSamples } from '../model-sampling.js';
+import { defaultThreads, runChunks, THREADS_HELP } from '../chunked-sampling.js';
+import { loadSamplingModel } from '../model-sampling.js';
+import { sampleChunkRunner, type SampleJob } from '../sample-chunk.js';
+import { parseShard, partialNote, SHARD_HELP, shardManifest, shardRange, specHash, writeManifest, type ShardSpec } from '../sharding.js';
 
 interface TrainOptions {
   target: string;
@@ -249,20 +252,59 @@ interface SampleOptions {
   steps: number;
   seed: number;
   out: string;
+  threads?: number;
+  shard?: ShardSpec;
 }
 
 async function sampleAction(opts: SampleOptions): Promise<void> {
   const clock = stopwatch();
-  const { config, params } = loadModel(opts.model);
+  const { config } = loadModel(opts.model);
   const source = config.data.source;
   if (!source.startsWith('amortized:')) throw new InputError(`${opts.model} was not trained by 'tweedie amortized train' (its data source is '${source}'); use 'tweedie sample --model'`);
   const problem = await amortizedProblem(source.slice('amortized:'.length));
   const keys = referenceKeys(opts.seed);
-  const samples = await drawModelSamples(keys.evaluation, config, params, { n: opts.n, steps: opts.steps, sampler: 'em' });
+  // In chunks of CHUNK_ROWS rows keyed foldIn(keys.evaluation, c) (sample-chunk.ts), on jax-js as
+  // before (EGNN networks have no ONNX export): the same samples for any --threads and --shard.
+  const range = shardRange(opts.n, opts.shard);
+  const threads = opts.threads ?? defaultThreads(range.end - range.first);
+  const job: SampleJob = { kind: 'sample', model: opts.model, sampler: 'em', steps: opts.steps, engine: 'jax' };
+  const model = loadSamplingModel(opts.model, { backend: 'jax' });
+  const label = opts.shard ? `shard ${opts.shard.index}/${opts.shard.count}` : undefined;
+  const outs = await runChunks({
+    job, runKeys: [keys.evaluation], n: opts.n, range, threads, local: () => sampleChunkRunner(job, model), stepsPerChunk: opts.steps, ...(label ? { label } : {}),
+  });
+  const rows = outs.reduce((a, o) => a + o.rows, 0);
+  const data = new Float64Array(rows * outs[0].dim);
+  for (let i = 0, off = 0; i < outs.length; off += outs[i].samples.length, i++) data.set(outs[i].samples, off);
+  const samples: Batch = { n: rows, dim: outs[0].dim, data };
   const dir = ensureOutDir(opts.out);
+  const runConfig = { model: opts.model, n: opts.n, steps: opts.steps };
+  if (opts.shard) {
+    writeNpy(join(dir, 'samples.npy'), samples);
+    const manifest = shardManifest({
+      command: 'amortized sample', seed: opts.seed, n: opts.n, dim: samples.dim, shard: opts.shard, range, config: runConfig,
+      hashes: { model: specHash(opts.model) }, dir, files: { samples: { file: 'samples.npy', columns: samples.dim } }, timings: { sampleSeconds: clock() },
+    });
+    writeResult(dir, {
+      command: 'amortized sample', seed: opts.seed,
+      config: { ...runConfig, shard: { ...opts.shard, partial: true, run: manifest.run, rows: manifest.rows, chunks: manifest.chunks }, threads },
+      outputs: { samples: 'samples.npy', manifest: 'shard.json' }, timings: { totalSeconds: clock() }, notes: [partialNote(opts.shard, manifest)],
+    });
+    writeManifest(dir, manifest);
+    process.stdout.write(`wrote shard ${opts.shard.index}/${opts.shard.count}: ${rows} x ${samples.dim} samples (rows ${manifest.rows.start}..${manifest.rows.start + rows - 1} of ${opts.n}) to ${join(dir, 'samples.npy')}; merge all shards with tweedie merge\n`);
+    return;
+  }
+  await reportAmortizedSample(dir, { seed: opts.seed, config: runConfig, threads }, problem, samples, clock);
+}
+
+/** samples.npy, plots, metrics and result.json of `amortized sample` (shared with `tweedie merge`). */
+export async function reportAmortizedSample(
+  dir: string, run: { seed: number; config: Record<string, unknown>; threads?: number }, problem: AmortizedProblem, samples: Batch, clock: () => number,
+): Promise<void> {
+  const keys = referenceKeys(run.seed);
   const judged = await writeSamplesAndPlots(dir, problem, samples, keys.refs);
   writeResult(dir, {
-    command: 'amortized sample', seed: opts.seed, config: { model: opts.model, n: opts.n, steps: opts.steps, protocol: judged?.protocol },
+    command: 'amortized sample', seed: run.seed, config: { ...run.config, protocol: judged?.protocol, ...(run.threads !== undefined ? { threads: run.threads } : {}) },
     metrics: judged?.metrics, floor: judged?.floor, outputs: { samples: 'samples.npy' }, timings: { totalSeconds: clock() },
   });
   process.stdout.write(`${judged ? `${formatMetrics(judged)}\n` : ''}wrote ${join(dir, 'samples.npy')} and ${join(dir, 'result.json')}\n`);
@@ -307,5 +349,7 @@ export function registerAmortized(program: Command): void {
     .option('--steps <S>', 'reverse-SDE steps', parsePositiveInt, 100)
     .option('--seed <S>', 'random seed', parseNonNegativeInt, 0)
     .option('--out <DIR>', 'output folder', 'runs/amortized-sample')
+    .option('--threads <N>', THREADS_HELP, parsePositiveInt)
+    .option('--shard <i/N>', SHARD_HELP, parseShard)
     .action(sampleAction);
 }

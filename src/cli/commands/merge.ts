@@ -22,6 +22,9 @@ import type { IssgmChunkStats } from '../sample-chunk.js';
 import { MANIFEST_FILE, type ShardManifest } from '../sharding.js';
 import { evaluateIssgm, issgmSampled, loadBase, loadWeight, sumIssgmStats, type IssgmCliOptions } from './issgm.js';
 import { reportSampleModel } from './sample.js';
+import { reportAmortizedSample } from './amortized.js';
+import { amortizedProblem } from '../amortized-problem.js';
+import { loadModel } from '../../io/checkpoint.js';
 
 interface Shard {
   dir: string;
@@ -195,13 +198,22 @@ export async function mergeCommand(args: string[], opts: { out: string; quiet: b
     recordMerge(opts.out, shards);
     return;
   }
+  if (m.command === 'amortized sample') {
+    const samples = concatenate(shards, 'samples');
+    const source = loadModel(String(cfg.model)).config.data.source;
+    const problem = await amortizedProblem(source.slice('amortized:'.length));
+    const dir = ensureOutDir(opts.out);
+    await reportAmortizedSample(dir, { seed: m.seed, config: cfg }, problem, samples, clock);
+    recordMerge(dir, shards);
+    return;
+  }
   throw new InputError(`${shards[0].dir}: shards of '${String(m.command)}' cannot be merged`);
 }
 
 export function registerMerge(program: Command): void {
   program
     .command('merge')
-    .description('merge the shards of a sample --model or issgm run (--shard i/N) into the complete run: samples.npy, metrics, plots, result.json')
+    .description('merge the shards of a sample --model, issgm or amortized sample run (--shard i/N) into the complete run: samples.npy, metrics, plots, result.json')
     .argument('<DIR...>', 'shard folders (the --out of each shard), or folders holding them')
     .requiredOption('--out <DIR>', 'output folder of the merged run')
     .option('--quiet', 'no progress output', false)
