@@ -93,8 +93,8 @@ describe('sample --model: threads and shards', () => {
 describe('issgm: shards and worker failures', () => {
   const ISSGM = ['issgm', '--model', 'exact:8gaussians', '--weight', 'tilt:1,0.5', '--n', '1100', '--steps', '10', '--panel-times', '3', '--quiet'];
 
-  it('shards merged give the unsharded q, p, metrics and Fig. 2 panel', () => {
-    ok(tweedie(...ISSGM, '--out', 'whole'));
+  it('shards merged (in process) give the unsharded run on 2 worker threads: q, p, metrics and Fig. 2 panel', () => {
+    ok(tweedie(...ISSGM, '--threads', '2', '--out', 'whole'));
     ok(tweedie(...ISSGM, '--shard', '0/2', '--out', 'ish/a'));
     ok(tweedie(...ISSGM, '--shard', '1/2', '--out', 'ish/b'));
     expect(json('ish/a/result.json').metrics).toBeUndefined();
