@@ -44,7 +44,7 @@ const seeds = Number(arg('seeds', '5'));
 const n = Number(arg('n', '10000'));
 const steps = Number(arg('steps', '500'));
 const datasets = arg('datasets', 'circles,2spirals,pinwheel,8gaussians').split(',');
-const methods = arg('methods', 'issgm,snir,dps,tds,flow').split(',');
+const methods = arg('methods', 'issgm,issgm-var,snir,dps,tds,flow').split(',');
 const modelsDir = arg('models', join(ROOT, 'bench/runs/quality'));
 const outFile = arg('out', join(ROOT, 'bench/results/issgm-tables.json'));
 // Engine of the score network's forwards: auto = onnxruntime when installed (the fast path), else jax-js.
@@ -57,6 +57,11 @@ type Method = (key: Key, model: ScoreModel, w: LogWeight, sde: VPSDE, pData: Bat
 const METHODS: Record<string, Method> = {
   issgm: (key, model, w, sde) => {
     const r = sampleIssgm(key, model, w, sde, { n, steps });
+    return { samples: r.samples, evaluationsPerSample: r.diagnostics.scoreEvals };
+  },
+  // Beyond the paper: the posterior-variance correction of the weight term (issgm/smoothed-weight.ts).
+  'issgm-var': (key, model, w, sde) => {
+    const r = sampleIssgm(key, model, w, sde, { n, steps, correction: 'variance' });
     return { samples: r.samples, evaluationsPerSample: r.diagnostics.scoreEvals };
   },
   snir: (key, model, w, sde) => {

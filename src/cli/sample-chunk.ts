@@ -14,7 +14,7 @@ import { keyFromData } from '../core/key.js';
 import type { LogWeight, NoiseSchedule, ScoreModel } from '../core/types.js';
 import { sampleReverseSDE } from '../diffusion/em.js';
 import type { VPSDE } from '../diffusion/vp.js';
-import { sampleIssgm, type IssgmRunOptions } from '../issgm/sampler.js';
+import { sampleIssgm, type IssgmCorrection, type IssgmRunOptions } from '../issgm/sampler.js';
 import type { OnnxBackend, OnnxPredictorOptions } from '../models/onnx-predictor.js';
 import { drawSamples, type SamplerName, type SamplingModel, type ScoreModelFactory } from './model-sampling.js';
 
@@ -45,6 +45,9 @@ export interface IssgmJob {
   steps: number;
   eps0: number;
   floor: number;
+  /** The weight term: the paper's (`none`) or the posterior-variance correction, with its draws. */
+  correction: IssgmCorrection;
+  draws: number;
   /** Steps at which `E[x0 | xt]` is kept for the Fig. 2 panel (first two coordinates). */
   panelSteps: number[];
 }
@@ -169,7 +172,7 @@ export function issgmChunkRunner(job: IssgmJob, base: { score: ScoreModel; sde: 
       const keepQ = keep(0);
       const keepP = keep(P);
       const q = sampleIssgm(keyFromData(task.keys[0]), base.score, weight, base.sde, {
-        n: rows, steps: job.steps, eps0: job.eps0, floor: job.floor,
+        n: rows, steps: job.steps, eps0: job.eps0, floor: job.floor, correction: job.correction, draws: job.draws,
         callback: (info) => { onStep?.(Math.min(job.steps, info.step + 1)); keepQ(info); },
       });
       const p = sampleReverseSDE(keyFromData(task.keys[1]), base.score, base.sde, {

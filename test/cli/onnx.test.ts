@@ -80,7 +80,9 @@ describe('--model model.onnx', () => {
   const args = ['--n', '400', '--steps', '40', '--seed', '3', '--quiet', '--no-plot'];
 
   it('sample: the ONNX export gives the checkpoint\'s samples (float32 tolerance), on each backend', async () => {
-    await tweedie('sample', '--model', SPIRALS, ...args, '--out', at('s-ckpt'));
+    // The reference: the checkpoint on its compiled jax-js network (the default engine is auto:
+    // onnxruntime when installed).
+    await tweedie('sample', '--model', SPIRALS, ...args, '--engine', 'jax', '--out', at('s-ckpt'));
     const ref = readNpyBatch(at('s-ckpt/samples.npy'));
     for (const backend of ['jax', ...(hasOrt ? ['onnxruntime'] : [])]) {
       const out = await tweedie('sample', '--model', SPIRALS_ONNX, ...args, '--engine', backend, '--out', at(`s-${backend}`));

@@ -18,7 +18,8 @@ import { resolveTrainingData } from '../../io/training-data.js';
 import { isOnnxWeightSpec, loadOnnxWeight } from '../../io/onnx-weight.js';
 import { loadWeightModule } from '../../io/weight-module.js';
 import { acceptReject, boundFromSample, expectedWeight } from '../../issgm/ground-truth.js';
-import { issgmWarnings, type IssgmRunOptions } from '../../issgm/sampler.js';
+import { issgmWarnings, type IssgmCorrection, type IssgmRunOptions } from '../../issgm/sampler.js';
+import { DEFAULT_SMOOTHING_DRAWS } from '../../issgm/smoothed-weight.js';
 import { floorValues, parseWeightSpec } from '../../issgm/weights.js';
 import { essFromLogWeights } from '../../metrics/ess.js';
 import { ONNX_BACKENDS, type OnnxBackend, type OnnxPredictorOptions } from '../../models/onnx-predictor.js';
@@ -41,6 +42,10 @@ export interface IssgmCliOptions {
   steps: number;
   eps0: number;
   floor: number;
+  /** The weight term: `none` (the paper's eq. 16) or `variance` (the posterior-variance correction). */
+  correction?: IssgmCorrection;
+  /** Draws of the smoothed weight with `--correction variance`. */
+  draws?: number;
   bins: number;
   range: number;
   panelTimes: number;
@@ -106,6 +111,8 @@ export function registerIssgm(program: Command): void {
     .option('--steps <S>', 'reverse-SDE (Euler–Maruyama) steps', parsePositiveInt, 1000)
     .option('--eps0 <e>', 'finite-difference step of the Hessian-vector product, eps = eps0 / max(1, |g|)', parsePositiveNumber, 1e-3)
     .option('--floor <m>', 'floor of l: log l = log max(l, m)', parsePositiveNumber, 1e-6)
+    .option('--correction <c>', "weight term: none (the paper's eq. 16: grad log l at Tweedie's mean) or variance (beyond the paper: l smoothed by the posterior variance of x0, which removes the Jensen gap that over-tilts e.g. |x|^2; same score evaluations, --draws weight evaluations per sample and step)", choiceParser(['none', 'variance'] as const), 'none')
+    .option('--draws <K>', 'weight draws per sample and step with --correction variance', parsePositiveInt, DEFAULT_SMOOTHING_DRAWS)
     .option('--bins <B>', 'JSD histogram bins per axis (2-D)', parsePositiveInt, TOY_HISTOGRAM.bins)
     .option('--range <L>', 'JSD histogram square [-L, L]^2 (2-D)', parsePositiveNumber, TOY_HISTOGRAM.range)
     .option('--panel-times <K>', 'columns of the Fig. 2 panel (0: no panel)', parseNonNegativeInt, 5)
@@ -138,6 +145,7 @@ export async function issgmCommand(opts: IssgmCliOptions): Promise<void> {
 export function issgmConfig(opts: IssgmCliOptions): Record<string, unknown> {
   return {
     model: opts.model, weight: opts.weight, engine: opts.engine ?? 'auto', n: opts.n, steps: opts.steps, eps0: opts.eps0, floor: opts.floor,
+    correction: opts.correction ?? 'none', ...(opts.correction === 'variance' ? { draws: opts.draws ?? DEFAULT_SMOOTHING_DRAWS } : {}),
     bins: opts.bins, range: opts.range, panelTimes: opts.panelTimes,
   };
 }
@@ -214,6 +222,7 @@ async function runIssgm(
   //    rows: chunk c uses foldIn(kQ, c) and foldIn(kP, c), on this thread or on worker threads.
   const job: IssgmJob = {
     kind: 'issgm', model: opts.model, weight: opts.weight, steps: opts.steps, eps0: opts.eps0, floor: opts.floor,
+    correction: opts.correction ?? 'none', draws: opts.draws ?? DEFAULT_SMOOTHING_DRAWS,
     panelSteps: [...panelSteps].sort((a, b) => a - b),
     ...(opts.engine !== undefined ? { engine: opts.engine } : {}), ...(plan.ortThreads !== undefined ? { ortThreads: plan.ortThreads } : {}),
   };
