@@ -13,7 +13,8 @@ import { compareSamples } from '../../evaluate/compare.js';
 import { writeNpy } from '../../io/npy.js';
 import { scatterPlot } from '../../plot/scatter.js';
 import { gmm40 } from '../../targets/gmm40.js';
-import { parseNonNegativeInt, parsePositiveInt } from '../options.js';
+import type { IssgmCorrection } from '../../issgm/sampler.js';
+import { choiceParser, parseNonNegativeInt, parsePositiveInt } from '../options.js';
 import { ensureOutDir, stopwatch, writeResult } from '../output.js';
 import { createProgress } from '../progress.js';
 import { issgmCommand } from './issgm.js';
@@ -24,6 +25,7 @@ interface DemoOptions {
   seed: number;
   out: string;
   gmm40: boolean;
+  correction: IssgmCorrection;
 }
 
 /** The bundled score model of 2spirals (trained by `tweedie train --data 2spirals` with the defaults). */
@@ -40,12 +42,13 @@ export function registerDemo(program: Command): void {
     .option('--steps <S>', 'reverse-SDE Euler–Maruyama steps [ISSGM 500, GMM-40 1000]', parsePositiveInt)
     .option('--seed <S>', 'random seed', parseNonNegativeInt, 0)
     .option('--out <DIR>', 'output folder', 'runs/demo')
+    .option('--correction <c>', "ISSGM's weight term: none (the paper's eq. 16) or variance (the posterior-variance correction; see tweedie issgm --help)", choiceParser(['none', 'variance'] as const), 'none')
     .option('--gmm40', 'the exact-score GMM-40 reverse-diffusion demo', false)
     .action(async (opts: DemoOptions) => {
       if (!opts.gmm40) {
         return issgmCommand({
           model: BUNDLED_SPIRAL_MODEL, weight: 'norm2', n: opts.n ?? 5000, steps: opts.steps ?? 500, eps0: 1e-3, floor: 1e-6,
-          bins: 64, range: 4.5, panelTimes: 5, seed: opts.seed, out: opts.out, quiet: false,
+          bins: 64, range: 4.5, panelTimes: 5, seed: opts.seed, out: opts.out, quiet: false, correction: opts.correction,
         });
       }
       const n = opts.n ?? 2000;
