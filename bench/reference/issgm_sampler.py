@@ -24,8 +24,9 @@ SiLU hidden layers, linear output; nn.Linear layout [out, in], as our export wri
 Usage:
   python3 issgm_sampler.py --model data/2spirals-model.safetensors --n 10000 --steps 1000 \
       --threads 2 [--seed 0] [--warmup 5]
-    prints one JSON object: seconds of the timed run, peak RSS (resource.getrusage), and the
-    output's mean |x|^2 with its standard deviation (for the Monte Carlo agreement check).
+    prints one JSON object: seconds of the timed run, the median step time, peak RSS
+    (resource.getrusage), and the output's mean |x|^2 with its standard deviation (for the Monte
+    Carlo agreement check).
   python3 issgm_sampler.py --model M --check IN.json
     reads {"t": [..], "x": [[..], ..]} and prints the network score s(x, t) and the guided score
     sq(x, t) at every t (for the pointwise same-network check).
@@ -150,17 +151,21 @@ class Sampler:
         sq = s + g / alpha + (s2 / alpha) * (sp - s) / eps
         return sq, s
 
-    def sample(self, n, steps, gen, t_min=1e-3):
+    def sample(self, n, steps, gen, t_min=1e-3, step_times=None):
         grid = [1.0 - (k / steps) * (1.0 - t_min) for k in range(steps + 1)]
         grid[-1] = t_min
         x = torch.randn(n, self.dim, generator=gen)
         for k in range(steps):
+            if step_times is not None:
+                step_times.append(time.perf_counter())
             t, dt = grid[k], grid[k] - grid[k + 1]
             sq, _ = self.guided(x, t)
             beta = self.sde.beta(t)
             # reverse EM: x - [f - g^2 sq] dt + g sqrt(dt) z, f = -beta x / 2, g^2 = beta
             z = torch.randn(x.shape, generator=gen)
             x = x + (0.5 * beta * dt) * x + (beta * dt) * sq + math.sqrt(beta * dt) * z
+        if step_times is not None:
+            step_times.append(time.perf_counter())
         t = grid[-1]
         sq, _ = self.guided(x, t)
         return (x + self.sde.sigma2(t) * sq) / self.sde.alpha(t)
@@ -202,9 +207,13 @@ def main():
         # Warm-up: a short run at the same n (allocator, OpenMP pool, BLAS buffers).
         sampler.sample(a.n, max(1, a.warmup), gen)
         rss_ready = max_rss_mb()
+        stamps = []
         t0 = time.perf_counter()
-        x = sampler.sample(a.n, a.steps, gen)
+        x = sampler.sample(a.n, a.steps, gen, step_times=stamps)
         secs = time.perf_counter() - t0
+    # Per-step durations: their median is robust to the pauses another process's load causes.
+    durations = sorted(b - a for a, b in zip(stamps[:-1], stamps[1:]))
+    median_step = durations[len(durations) // 2] if durations else float("nan")
     r2 = (x.double() ** 2).sum(dim=1)
     cfg_show = torch.__config__.show().lower()
     print(json.dumps({
@@ -214,6 +223,7 @@ def main():
         "n": a.n, "steps": a.steps, "seed": a.seed,
         "seconds": round(secs, 4),
         "ms_per_step": round(1000.0 * secs / (a.steps + 1), 4),
+        "median_step_ms": round(1000.0 * median_step, 4),
         "peak_rss_mb": round(max_rss_mb(), 1),
         "rss_after_import_mb": round(rss_import, 1),
         "rss_before_timed_run_mb": round(rss_ready, 1),

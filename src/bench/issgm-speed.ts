@@ -70,6 +70,8 @@ for (const [k, v] of Object.entries({ n: N, steps: STEPS, threads: THREADS, reps
 
 interface RunStats {
   seconds: number;
+  /** Median duration of one step (ms): robust to the pauses other processes' load causes. */
+  median_step_ms: number;
   mean_norm2: number;
   sd_norm2: number;
 }
@@ -93,6 +95,11 @@ function norm2Stats(x: Batch): { mean: number; sd: number } {
   const mean = r.reduce((a, b) => a + b, 0) / x.n;
   const v = r.reduce((a, b) => a + (b - mean) ** 2, 0) / (x.n - 1);
   return { mean, sd: Math.sqrt(v) };
+}
+
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)] : NaN;
 }
 
 function pythonEnv(threads: number): NodeJS.ProcessEnv {
@@ -255,11 +262,13 @@ async function main(): Promise<void> {
     const model = await s.makeModel(sde);
     try {
       sampleIssgm(keyFromSeed(1000 + seed), model, w, sde, { n: N, steps: 5 }); // warm-up, as the reference's
+      // The callback runs once per step (and once more at tMin): its timestamps give step durations.
+      const stamps: number[] = [];
       const t0 = performance.now();
-      const r = sampleIssgm(keyFromSeed(seed), model, w, sde, { n: N, steps: STEPS });
+      const r = sampleIssgm(keyFromSeed(seed), model, w, sde, { n: N, steps: STEPS, callback: () => stamps.push(performance.now()) });
       const seconds = (performance.now() - t0) / 1000;
       const st = norm2Stats(r.samples);
-      return { seconds, mean_norm2: st.mean, sd_norm2: st.sd };
+      return { seconds, median_step_ms: median(stamps.slice(1).map((v, i) => v - stamps[i])), mean_norm2: st.mean, sd_norm2: st.sd };
     } finally {
       model.dispose();
     }
@@ -353,20 +362,33 @@ async function main(): Promise<void> {
   const z = pr ? (po.mean - pr.mean) / Math.hypot(po.se, pr.se) : undefined;
 
   const best = (runs: RunStats[]): number => Math.min(...runs.map((r) => r.seconds));
+  const bestMed = (runs: RunStats[]): number => Math.min(...runs.map((r) => r.median_step_ms));
   const rowsOut = [
-    { threads: THREADS, tweedie_s: best(ours), pytorch_s: ref.length ? best(ref) : null, runs_each: REPS },
-    ...(ours1 ? [{ threads: 1, tweedie_s: ours1.seconds, pytorch_s: ref1 ? ref1.seconds : null, runs_each: 1 }] : []),
-  ].map((r) => ({
-    ...r,
-    tweedie_s: Number(r.tweedie_s.toFixed(3)),
-    pytorch_s: r.pytorch_s === null ? null : Number(r.pytorch_s.toFixed(3)),
-    ratio: r.pytorch_s ? Number((r.tweedie_s / r.pytorch_s).toFixed(3)) : null,
-    tweedie_ms_per_step: Number(((1000 * r.tweedie_s) / (STEPS + 1)).toFixed(3)),
-  }));
+    { threads: THREADS, o: ours, p: ref },
+    ...(ours1 ? [{ threads: 1, o: [ours1], p: ref1 ? [ref1] : [] }] : []),
+  ].map(({ threads, o, p }) => {
+    const ts = best(o);
+    const ps = p.length ? best(p) : null;
+    const tm = bestMed(o);
+    const pm = p.length ? bestMed(p) : null;
+    return {
+      threads,
+      runs_each: o.length,
+      tweedie_s: Number(ts.toFixed(3)),
+      pytorch_s: ps === null ? null : Number(ps.toFixed(3)),
+      ratio: ps ? Number((ts / ps).toFixed(3)) : null,
+      tweedie_median_step_ms: Number(tm.toFixed(3)),
+      pytorch_median_step_ms: pm === null ? null : Number(pm.toFixed(3)),
+      ratio_median_step: pm ? Number((tm / pm).toFixed(3)) : null,
+    };
+  });
 
   console.log(`\nISSGM sampling, ${N} particles x ${STEPS} steps (seconds, best of the runs; lower is better; goal ratio <= 0.5)`);
-  console.log('threads | tweedie (onnxruntime) | PyTorch 1.13 | ratio');
-  for (const r of rowsOut) console.log(`${String(r.threads).padStart(7)} | ${fmt(r.tweedie_s).padStart(21)} | ${fmt(r.pytorch_s).padStart(12)} | ${fmt(r.ratio, 3).padStart(5)}`);
+  console.log('threads | tweedie (onnxruntime) | PyTorch 1.13 | ratio | median step ms: tweedie | PyTorch | ratio');
+  for (const r of rowsOut) {
+    console.log(`${String(r.threads).padStart(7)} | ${fmt(r.tweedie_s).padStart(21)} | ${fmt(r.pytorch_s).padStart(12)} | ${fmt(r.ratio, 3).padStart(5)} | ` +
+      `${fmt(r.tweedie_median_step_ms).padStart(23)} | ${fmt(r.pytorch_median_step_ms).padStart(7)} | ${fmt(r.ratio_median_step, 3).padStart(5)}`);
+  }
   console.log(`peak RSS: tweedie ${oursPeakMb.toFixed(0)} MB (process, ${rssBefore.toFixed(0)} MB before sampling); ` +
     (ref.length ? `PyTorch ${Math.max(...ref.map((r) => r.peak_rss_mb)).toFixed(0)} MB (${ref[0].rss_before_timed_run_mb.toFixed(0)} MB before the timed run)` : 'PyTorch -'));
   console.log(`mean |x|^2 of the samples: tweedie ${po.mean.toFixed(4)} ± ${po.se.toFixed(4)}` +
@@ -397,7 +419,7 @@ async function main(): Promise<void> {
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, loadavg_before: load0, loadavg_after: load1 },
     model: { file: MODEL.startsWith(ROOT) ? MODEL.slice(ROOT.length + 1) : MODEL, network: (sm.record as { modelConfig?: { network: unknown } }).modelConfig?.network, parametrisation: (sm.record as { modelConfig?: { parametrisation: unknown } }).modelConfig?.parametrisation, diffusion: sm.diffusion },
     job: { n: N, steps: STEPS, weight: 'norm2 (l = |x|^2)', sampler: 'reverse Euler-Maruyama on the VP SDE, uniform grid 1 -> 1e-3, eps0 1e-3 (relative), floor 1e-6, Tweedie under q at tMin', score_evaluations_per_sample: 2 * (STEPS + 1) },
-    timing: `ours and PyTorch interleaved (A B A B), ${REPS} runs each at ${THREADS} threads${ONE_THREAD ? ', then one each at 1 thread' : ''}; best of the runs; each after a 5-step warm-up; seconds for the whole sampler (excluding model load and torch import)`,
+    timing: `ours and PyTorch interleaved (A B A B), ${REPS} runs each at ${THREADS} threads${ONE_THREAD ? ', then one each at 1 thread' : ''}; best of the runs; each after a 5-step warm-up; seconds for the whole sampler (excluding model load and torch import); also the median duration of one step per run (robust to pauses from other processes), best over the runs`,
     tweedie: { engine, threads: THREADS, runs: ours.map((r) => ({ ...r, seconds: Number(r.seconds.toFixed(3)) })), one_thread: ours1, peak_rss_mb: Number(oursPeakMb.toFixed(1)), rss_before_sampling_mb: Number(rssBefore.toFixed(1)), memory_note: 'process.resourceUsage().maxRSS of the whole Node process (V8, onnxruntime, the jax-js module graph) after the headline runs' },
     pytorch: why ? { skipped: why } : { version: ref[0]?.torch, blas: existsSync(OPENBLAS) ? `OpenBLAS (${OPENBLAS})` : 'default BLAS (libopenblas0-openmp not installed)', runs: ref, one_thread: ref1, peak_rss_mb: Math.max(...ref.map((r) => r.peak_rss_mb)) },
     rows: rowsOut,
