@@ -24,9 +24,10 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import {
   AttributeProto_AttributeType, AttributeProtoSchema, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, OperatorSetIdProtoSchema,
   StringStringEntryProtoSchema, TensorProto_DataType, TensorProtoSchema, TensorShapeProto_DimensionSchema, TensorShapeProtoSchema,
-  TypeProto_TensorSchema, TypeProtoSchema, ValueInfoProtoSchema, type NodeProto, type TensorProto, type ValueInfoProto,
+  TypeProto_TensorSchema, TypeProtoSchema, ValueInfoProtoSchema, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto,
 } from 'onnx-buf';
 import type { NetworkConfig } from '../models/architecture.js';
+import { checkEgnnConfig, egnnDim, egnnTensorSpecs, type EgnnConfig } from '../models/egnn.js';
 import { embeddingFrequencies } from '../models/embedding.js';
 import { checkMlpConfig, mlpTensorSpecs, type MlpConfig } from '../models/mlp.js';
 import { onnxPredictor, type OnnxNetworkSpec, type OnnxPredictor, type OnnxPredictorOptions } from '../models/onnx-predictor.js';
@@ -49,7 +50,7 @@ export const ONNX_INPUT_T = 't';
 export const ONNX_OUTPUT = 'out';
 
 /** A float32 tensor initializer; raw little-endian bytes (compact, and what PyTorch writes). */
-function floatTensor(name: string, dims: number[], data: Float32Array | Float64Array): TensorProto {
+function floatTensor(name: string, dims: number[], data: Float32Array | Float64Array | readonly number[]): TensorProto {
   const bytes = new Uint8Array(data.length * 4);
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i], true);
@@ -63,6 +64,14 @@ function floatValue(name: string, dims: (number | string)[]): ValueInfoProto {
   }));
   const tensorType = create(TypeProto_TensorSchema, { elemType: TensorProto_DataType.FLOAT, shape: create(TensorShapeProtoSchema, { dim }) });
   return create(ValueInfoProtoSchema, { name, type: create(TypeProtoSchema, { value: { case: 'tensorType', value: tensorType } }) });
+}
+
+/** An int64 tensor initializer (shapes, axes, indices), raw little-endian bytes. */
+function int64Tensor(name: string, dims: number[], data: number[]): TensorProto {
+  const bytes = new Uint8Array(data.length * 8);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < data.length; i++) view.setBigInt64(i * 8, BigInt(data[i]), true);
+  return create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType: TensorProto_DataType.INT64, rawData: bytes });
 }
 
 function node(opType: string, input: string[], output: string[], ints: Record<string, number> = {}): NodeProto {
@@ -105,11 +114,155 @@ export function mlpOnnxBytes(cfg: MlpConfig, params: Tensors, metadata: Record<s
     input: [floatValue(ONNX_INPUT_X, ['n', cfg.dim]), floatValue(ONNX_INPUT_T, ['n', 1])],
     output: [floatValue(ONNX_OUTPUT, ['n', cfg.dim])],
   });
+  return modelProtoBytes(
+    graph,
+    `tweedie MLP score network ${cfg.depth} x ${cfg.hidden}, SiLU, sinusoidal time embedding ${cfg.embDim}; x [n, ${cfg.dim}], t [n, 1] in [0, 1] -> [n, ${cfg.dim}]`,
+    metadata,
+  );
+}
+
+/**
+ * The ONNX bytes of an EGNN score network (`models/egnn.ts`), the same function as `egnnApply`
+ * with the same interface as the MLP's export (x float32 `[n, P s]`, t float32 `[n, 1]` ->
+ * `[n, P s]`), in ops that onnxruntime and @jax-js/onnx both run (Reshape, Gather, Unsqueeze,
+ * Gemm, Sigmoid, Mul, Add, Sub, Div, Sqrt, ReduceSum, Sin, Cos, Concat):
+ *
+ *   x3    = Reshape(x, [-1, P, s]);  h = Unsqueeze(Gemm(emb(t), W_emb, b_emb), 1)   [n, 1, H]
+ *   per layer l (edges j != i as Gather(a, NB, axis 1), NB[i][k-1] = (i + k) mod P, the
+ *   neighbour order of egnn.ts, so both sum the edges in the same order):
+ *     diff = Unsqueeze(x, 2) - Gather(x, NB)            [n, P, P-1, s];  d2 = ReduceSum(diff^2, -1)
+ *     z    = (h W_a^T + b) broadcast to i + (h W_b^T)[j] + d2 w_c      (edge_mlp.0 split by input)
+ *     m    = silu(Gemm(silu(z), edge_mlp.2))           as [n P (P-1), H] rows
+ *     x   += (1/(P-1)) ReduceSum(diff phi_x(m) / (sqrt(d2 + 1e-8) + 1), axis 2)
+ *     h   += Gemm(silu(h W_ha^T + b + (ReduceSum(m, 2)) W_hb^T), node_mlp.2)    (l < L - 1)
+ *   out   = Reshape(y - ReduceSum(y, 1) / P, [-1, P s]),  y = x^L or x^L - x3
+ *
+ * Why this form: the edge MLP's first layer is split by input as in `egnnApply` (node products
+ * on n P rows, not n P (P-1) rows of 2H + 1); the neighbours are one Gather of a constant index
+ * table (the particle count is fixed by the config); every linear layer is a 2-D Gemm between
+ * Reshapes (onnxruntime's fused bias; @jax-js/onnx's matmul of 2-D operands); h stays
+ * `[n, 1, H]` until the first node update, since all particles start from the same features;
+ * no ReduceMean (its axes are an attribute at opset 17, an input at 18: ReduceSum's are an
+ * input since 13, one convention for every reduction here). Split first-layer weights are
+ * stored as their own initializers (`<layer>.weight.h_i` etc., PyTorch `[out, in]` layout).
+ */
+export function egnnOnnxBytes(cfg: EgnnConfig, params: Tensors, metadata: Record<string, string> = {}): Uint8Array {
+  checkEgnnConfig(cfg);
+  const specs = egnnTensorSpecs(cfg);
+  checkTensors(params, specs, 'EGNN parameters');
+  const { particles: P, spaceDim: s, hidden: H, layers: L } = cfg;
+  const E = P - 1;
+  const D = egnnDim(cfg);
+  const freqs = embeddingFrequencies(cfg.embDim);
+  const initializer: TensorProto[] = [
+    floatTensor('time_embedding.freqs', [1, freqs.length], Float32Array.from(freqs)),
+    floatTensor('embedding.weight', [H, cfg.embDim], params['embedding.weight'].data),
+    floatTensor('embedding.bias', [H], params['embedding.bias'].data),
+    floatTensor('const.dist_eps', [1], [1e-8]),
+    floatTensor('const.one', [1], [1]),
+    floatTensor('const.inv_edges', [1], [1 / E]),
+    floatTensor('const.inv_particles', [1], [1 / P]),
+    int64Tensor('const.neighbours', [P, E], Array.from({ length: P * E }, (_, q) => (Math.floor(q / E) + (q % E) + 1) % P)),
+    int64Tensor('axes.1', [1], [1]),
+    int64Tensor('axes.2', [1], [2]),
+    int64Tensor('axes.last', [1], [-1]),
+    int64Tensor('shape.particles', [3], [-1, P, s]),
+    int64Tensor('shape.out', [2], [-1, D]),
+    int64Tensor('shape.rows', [2], [-1, H]),
+    int64Tensor('shape.node1', [3], [-1, 1, H]),
+    int64Tensor('shape.nodes', [3], [-1, P, H]),
+    int64Tensor('shape.edges1', [4], [-1, P, E, 1]),
+    int64Tensor('shape.edgesH', [4], [-1, P, E, H]),
+  ];
+  // Columns [c0, c1) of a PyTorch-layout weight [out, in]: the part of a layer acting on one
+  // piece of its concatenated input.
+  const columns = (name: string, c0: number, c1: number): Float32Array => {
+    const w = params[name];
+    const [fout, fin] = w.shape;
+    const o = new Float32Array(fout * (c1 - c0));
+    for (let r = 0; r < fout; r++) o.set(w.data.subarray(r * fin + c0, r * fin + c1), r * (c1 - c0));
+    return o;
+  };
+  const nodes: NodeProto[] = [];
+  let uid = 0;
+  const fresh = (base: string): string => `${base}_${uid++}`;
+  const op = (type: string, inputs: string[], ints: Record<string, number> = {}, out = fresh(type.toLowerCase())): string => {
+    nodes.push(node(type, inputs, [out], ints));
+    return out;
+  };
+  const silu = (z: string): string => op('Mul', [z, op('Sigmoid', [z])]);
+  /** `a` viewed as rows `[-1, H]`, through Gemm with a PyTorch-layout weight, viewed as `shape`. */
+  const linear = (a: string, weight: string, bias: string | undefined, shape?: string): string => {
+    const y = op('Gemm', [op('Reshape', [a, 'shape.rows']), weight, ...(bias ? [bias] : [])], { transB: 1 });
+    return shape ? op('Reshape', [y, shape]) : y;
+  };
+
+  const x3 = op('Reshape', [ONNX_INPUT_X, 'shape.particles'], {}, 'x_particles');
+  const phase = op('Mul', [ONNX_INPUT_T, 'time_embedding.freqs'], {}, 'phase');
+  const emb = op('Concat', [op('Sin', [phase]), op('Cos', [phase])], { axis: 1 }, 'emb');
+  let h = op('Unsqueeze', [op('Gemm', [emb, 'embedding.weight', 'embedding.bias'], { transB: 1 }), 'axes.1'], {}, 'h0'); // [n, 1, H]
+  let hShape = 'shape.node1';
+  let xl = x3;
+  for (let l = 0; l < L; l++) {
+    const pre = `layers.${l}`;
+    const wt = (name: string, shape: number[], data: Float32Array): string => {
+      initializer.push(floatTensor(name, shape, data));
+      return name;
+    };
+    const param = (name: string): string => wt(`${pre}.${name}`, params[`${pre}.${name}`].shape, params[`${pre}.${name}`].data);
+    const e0 = `${pre}.edge_mlp.0.weight`;
+    const wA = wt(`${e0}.h_i`, [H, H], columns(e0, 0, H));
+    const wB = wt(`${e0}.h_j`, [H, H], columns(e0, H, 2 * H));
+    const wC = wt(`${e0}.d2`, [H], columns(e0, 2 * H, 2 * H + 1));
+    const b0 = param('edge_mlp.0.bias');
+
+    const diff = op('Sub', [op('Unsqueeze', [xl, 'axes.2']), op('Gather', [xl, 'const.neighbours'], { axis: 1 })], {}, `${pre}.diff`); // [n, P, E, s]
+    const d2 = op('ReduceSum', [op('Mul', [diff, diff]), 'axes.last'], { keepdims: 1 }, `${pre}.d2`); // [n, P, E, 1]
+    const hi = linear(h, wA, b0, hShape); // [n, P|1, H]
+    const hj = linear(h, wB, undefined, hShape);
+    // Layer 0: h is one row per sample, so h_j = h_i's row and no gather is needed.
+    const pair = l === 0 ? op('Unsqueeze', [op('Add', [hi, hj]), 'axes.2']) : op('Add', [op('Unsqueeze', [hi, 'axes.2']), op('Gather', [hj, 'const.neighbours'], { axis: 1 })]);
+    const z = op('Add', [pair, op('Mul', [d2, wC])], {}, `${pre}.edge_z`); // [n, P, E, H]
+    const m = silu(linear(silu(z), param('edge_mlp.2.weight'), param('edge_mlp.2.bias'))); // [n P E, H]
+    const phiX = linear(silu(linear(m, param('coord_mlp.0.weight'), param('coord_mlp.0.bias'))), param('coord_mlp.2.weight'), undefined, 'shape.edges1');
+    const scale = op('Div', [phiX, op('Add', [op('Sqrt', [op('Add', [d2, 'const.dist_eps'])]), 'const.one'])]);
+    const upd = op('ReduceSum', [op('Mul', [diff, scale]), 'axes.2'], { keepdims: 0 });
+    xl = op('Add', [xl, op('Mul', [upd, 'const.inv_edges'])], {}, `${pre}.x`);
+    if (l < L - 1) {
+      const n0 = `${pre}.node_mlp.0.weight`;
+      const wH = wt(`${n0}.h`, [H, H], columns(n0, 0, H));
+      const wM = wt(`${n0}.m`, [H, H], columns(n0, H, 2 * H));
+      const mi = op('ReduceSum', [op('Reshape', [m, 'shape.edgesH']), 'axes.2'], { keepdims: 0 }); // [n, P, H]
+      const zh = op('Add', [linear(h, wH, param('node_mlp.0.bias'), hShape), linear(mi, wM, undefined, 'shape.nodes')]); // [n, P, H]
+      h = op('Add', [h, linear(silu(zh), param('node_mlp.2.weight'), param('node_mlp.2.bias'), 'shape.nodes')], {}, `${pre}.h`);
+      hShape = 'shape.nodes';
+    }
+  }
+  const y = cfg.output === 'position' ? xl : op('Sub', [xl, x3], {}, 'displacement');
+  const com = op('Mul', [op('ReduceSum', [y, 'axes.1'], { keepdims: 1 }), 'const.inv_particles'], {}, 'centre_of_mass');
+  op('Reshape', [op('Sub', [y, com]), 'shape.out'], {}, ONNX_OUTPUT);
+
+  const graph = create(GraphProtoSchema, {
+    name: 'tweedie_egnn',
+    node: nodes,
+    initializer,
+    input: [floatValue(ONNX_INPUT_X, ['n', D]), floatValue(ONNX_INPUT_T, ['n', 1])],
+    output: [floatValue(ONNX_OUTPUT, ['n', D])],
+  });
+  return modelProtoBytes(
+    graph,
+    `tweedie EGNN score network ${L} x ${H}, ${P} particles in ${s}-D, ${cfg.output} output, sinusoidal time embedding ${cfg.embDim}; x [n, ${D}] (particle p at p*${s}..), t [n, 1] in [0, 1] -> [n, ${D}]`,
+    metadata,
+  );
+}
+
+/** A graph as a serialised ModelProto (opset 17, IR 8) with `metadata` as `metadata_props`. */
+function modelProtoBytes(graph: GraphProto, docString: string, metadata: Record<string, string>): Uint8Array {
   const model = create(ModelProtoSchema, {
     irVersion: BigInt(ONNX_IR_VERSION),
     opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(ONNX_OPSET) })],
     producerName: 'tweedie',
-    docString: `tweedie MLP score network ${cfg.depth} x ${cfg.hidden}, SiLU, sinusoidal time embedding ${cfg.embDim}; x [n, ${cfg.dim}], t [n, 1] in [0, 1] -> [n, ${cfg.dim}]`,
+    docString,
     graph,
     metadataProps: Object.entries(metadata).map(([key, value]) => create(StringStringEntryProtoSchema, { key, value })),
   });
@@ -155,15 +308,31 @@ export function sidecarMetadata(s: OnnxSidecar): Record<string, string> {
   };
 }
 
-/** The ONNX bytes of a trained model's network, its metadata recorded. MLP only. */
-export function modelOnnxBytes(config: ModelConfig, params: Tensors): { bytes: Uint8Array; sidecar: OnnxSidecar } {
-  const net: NetworkConfig = config.network;
-  if (net.kind !== 'mlp') {
-    throw new InputError(`ONNX export covers the MLP score network; this model is an ${net.kind.toUpperCase()} (export it from a PyTorch port instead)`);
+/** The ONNX bytes of a network (MLP or EGNN) with `metadata` as `metadata_props`. */
+export function networkOnnxBytes(network: NetworkConfig, params: Tensors, metadata: Record<string, string> = {}): Uint8Array {
+  const { kind, ...cfg } = network;
+  if (kind === 'mlp') return mlpOnnxBytes(cfg as MlpConfig, params, metadata);
+  if (kind === 'egnn') return egnnOnnxBytes(cfg as EgnnConfig, params, metadata);
+  throw new InputError(`ONNX export covers the MLP and EGNN score networks; this model's network is '${String(kind)}'`);
+}
+
+/**
+ * `networkOnnxBytes` with a config error (a hand-edited or foreign checkpoint: e.g. an EGNN with
+ * one particle, an activation other than SiLU) as one InputError naming the network.
+ */
+function checkedNetworkOnnxBytes(network: NetworkConfig, params: Tensors, metadata: Record<string, string> = {}): Uint8Array {
+  try {
+    return networkOnnxBytes(network, params, metadata);
+  } catch (e) {
+    if (e instanceof RangeError) throw new InputError(`cannot export this ${String(network.kind).toUpperCase()} network to ONNX: ${e.message}`, { cause: e });
+    throw e;
   }
+}
+
+/** The ONNX bytes of a trained model's network (MLP or EGNN), its metadata recorded. */
+export function modelOnnxBytes(config: ModelConfig, params: Tensors): { bytes: Uint8Array; sidecar: OnnxSidecar } {
   const sidecar = sidecarOfModel(config);
-  const { kind: _kind, ...mlp } = net;
-  return { bytes: mlpOnnxBytes(mlp, params, sidecarMetadata(sidecar)), sidecar };
+  return { bytes: checkedNetworkOnnxBytes(config.network, params, sidecarMetadata(sidecar)), sidecar };
 }
 
 /** Write `out` (the ONNX model) and `out.json` (its sidecar), each atomically. */
@@ -175,14 +344,13 @@ export function writeModelOnnx(out: string, config: ModelConfig, params: Tensors
 }
 
 /**
- * The fast forward path for a checkpoint's network: its MLP exported in memory and run by
- * onnxruntime-node (`models/onnx-predictor.ts`), the same function as `networkPredictor` to
+ * The fast forward path for a checkpoint's network: its MLP or EGNN exported in memory and run
+ * by onnxruntime-node (`models/onnx-predictor.ts`), the same function as `networkPredictor` to
  * float32 rounding (tested). `backend: 'jax'` runs the graph on jax-js instead (slower than
- * `networkPredictor`; for comparisons). An EGNN has no ONNX export: an InputError.
+ * `networkPredictor`; for comparisons).
  */
 export async function exportedNetworkPredictor(network: NetworkConfig, params: Tensors, opts: OnnxPredictorOptions = {}): Promise<OnnxPredictor> {
-  if (network.kind !== 'mlp') throw new InputError(`the onnxruntime engine runs MLP score networks; this model is an ${network.kind.toUpperCase()}: use --engine jax`);
-  const { kind: _kind, ...mlp } = network;
-  const spec: OnnxNetworkSpec = { dim: mlp.dim, x: ONNX_INPUT_X, t: ONNX_INPUT_T, tRank: 2, output: ONNX_OUTPUT, timeScale: 1 };
-  return onnxPredictor(mlpOnnxBytes(mlp, params), spec, opts);
+  const dim = network.kind === 'egnn' ? egnnDim(network) : network.dim;
+  const spec: OnnxNetworkSpec = { dim, x: ONNX_INPUT_X, t: ONNX_INPUT_T, tRank: 2, output: ONNX_OUTPUT, timeScale: 1 };
+  return onnxPredictor(checkedNetworkOnnxBytes(network, params), spec, opts);
 }

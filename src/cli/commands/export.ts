@@ -1,5 +1,6 @@
 /**
- * `tweedie export --model DIR --out model.onnx`: a trained MLP score network as an ONNX graph
+ * `tweedie export --model DIR --out model.onnx`: a trained score network (the MLP of
+ * `tweedie train`, or the EGNN of `tweedie amortized train --target dw4`) as an ONNX graph
  * (`io/onnx-export.ts`) plus its sidecar `model.onnx.json`, readable by any ONNX runtime and by
  * `tweedie sample|issgm --model model.onnx`. After writing, the file is read back through the
  * import path and its outputs compared with the checkpoint's own network on a few points, so
@@ -26,8 +27,8 @@ const ROUND_TRIP_TOL = 1e-4;
 export function registerExport(program: Command): void {
   program
     .command('export')
-    .description('write a trained MLP score network as ONNX (x [n, dim], t [n, 1] -> [n, dim]) with its sidecar FILE.onnx.json')
-    .requiredOption('--model <DIR>', "a trained model: the --out folder of 'tweedie train' (or its model.safetensors)")
+    .description('write a trained score network (MLP or EGNN) as ONNX (x [n, dim], t [n, 1] -> [n, dim]) with its sidecar FILE.onnx.json')
+    .requiredOption('--model <DIR>', "a trained model: the --out folder of 'tweedie train' or 'tweedie amortized train' (or its model.safetensors)")
     .requiredOption('--out <FILE.onnx>', 'the ONNX file to write (the sidecar goes to FILE.onnx.json)')
     .addHelpText('after', '\nExample:\n  tweedie export --model runs/spirals --out spirals.onnx\n  tweedie sample --model spirals.onnx --n 10000 --out runs/onnx-samples\n')
     .action(async (opts: ExportOptions) => {
