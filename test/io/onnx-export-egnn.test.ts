@@ -25,6 +25,7 @@ import { initEngine } from '../../src/core/engine.js';
 import { keyFromSeed, normalBatch, permutation, split, uniform } from '../../src/core/key.js';
 import { onnxRuntimeAvailable } from '../../src/core/onnx-runtime.js';
 import { registerExport } from '../../src/cli/commands/export.js';
+import { drawSamples, loadSamplingModel } from '../../src/cli/model-sampling.js';
 import { amortizedModelConfig } from '../../src/io/amortized-checkpoint.js';
 import { MODEL_FILE, toTensors, type ModelConfig } from '../../src/io/checkpoint.js';
 import { isInputError } from '../../src/io/errors.js';
@@ -213,6 +214,25 @@ describe('EGNN model export', () => {
     expect(text).toMatch(/EGNN of step 12, mean parametrisation, vp schedule/);
     expect(text).toMatch(/reproduces the network/);
     expect(readOnnxScoreNetwork(join(work, 'cli-dw4.onnx')).sidecar.network).toMatchObject({ kind: 'egnn' });
+  });
+
+  it('an EGNN checkpoint samples on onnxruntime by default (auto), the same samples as on jax-js', async () => {
+    const cfg = small('position');
+    const params = randomEgnn(cfg, 11);
+    const dir = mkdtempSync(join(work, 'dw4-auto-'));
+    const tensors: Record<string, Tensor> = {};
+    toTensors(params, '', tensors);
+    writeSafetensors(join(dir, MODEL_FILE), tensors, { tweedie_model: JSON.stringify(dw4ModelConfig(cfg)), tweedie_step: '3' });
+    const auto = loadSamplingModel(dir);
+    expect(auto.record.engine).toBe(hasOrt ? 'onnxruntime' : 'jax');
+    const jax = loadSamplingModel(dir, { backend: 'jax' });
+    expect(jax.record.engine).toBe('jax');
+    const opts = { n: 24, steps: 20, sampler: 'em' as const };
+    const a = await drawSamples(keyFromSeed(12), auto.diffusion, auto.makeModel, opts);
+    const b = await drawSamples(keyFromSeed(12), jax.diffusion, jax.makeModel, opts);
+    // 20 reverse-SDE steps compound the per-forward float32 differences a little: 1e-4 absolute.
+    const r = worst(a, b);
+    expect(r.abs).toBeLessThan(1e-4);
   });
 
   it('refuses what it cannot export with one InputError', async () => {
