@@ -54,5 +54,5 @@ export function parseUnitInterval(value: string): number {
 
 /** `--engine` and `--ort-threads` of the commands that run a `--model`'s network. */
 export const ENGINE_HELP = 'engine of the network forward passes: auto (onnxruntime-node when installed, else jax-js), onnxruntime, jax ' +
-  '[auto; a checkpoint\'s MLP runs on onnxruntime through an in-memory ONNX export]';
+  '[auto; a checkpoint\'s network (MLP or EGNN) runs on onnxruntime through an in-memory ONNX export]';
 export const ORT_THREADS_HELP = 'onnxruntime intra-op threads [2; 1 per worker when --threads > 1, so that the workers do not oversubscribe the cores]';
