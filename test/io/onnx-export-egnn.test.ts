@@ -119,6 +119,30 @@ describe('EGNN ONNX graph', () => {
     }
   }
 
+  it('other particle counts, dimensions and depths: 3 particles in 3-D with 1 layer, 5 in 2-D with 2', async () => {
+    const cfgs: EgnnConfig[] = [
+      { ...small('position'), particles: 3, spaceDim: 3, layers: 1 },
+      { ...small('displacement'), particles: 5, spaceDim: 2, layers: 2, hidden: 8, embDim: 4 },
+    ];
+    for (const [c, cfg] of cfgs.entries()) {
+      const params = randomEgnn(cfg, 20 + c);
+      const ref = egnnPredictor(cfg, params);
+      const dim = cfg.particles * cfg.spaceDim;
+      const x = normalBatch(keyFromSeed(30 + c), 11, dim);
+      const t = uniform(keyFromSeed(40 + c), 11, 0.01, 1);
+      for (const backend of backends) {
+        const onnx = await exportedNetworkPredictor(net(cfg), params, { backend });
+        try {
+          const r = worst(onnx.predict(x, t), ref.predict(x, t));
+          expect(r.ratio, `${backend}, config ${c}: max abs diff ${r.abs}`).toBeLessThanOrEqual(1);
+        } finally {
+          onnx.dispose();
+        }
+      }
+      ref.dispose();
+    }
+  });
+
   for (const backend of backends) {
     it(`is equivariant on ${backend}: rotation + reflection + permutation in, the same out; translation-invariant`, async () => {
       const cfg = small('displacement');
