@@ -12,8 +12,10 @@
  *
  * Models (cached in bench/runs/digits/, reused when their recorded config matches):
  *  - the score model: `tweedie train --data digits` (an MLP 3 x 512, batch 256, 8000 steps, the
- *    trainer's other defaults), run through the real CLI as bench:quality does; ~9 minutes on one
- *    core. It is sampled on onnxruntime (`--engine auto`, `cli/model-sampling.ts`).
+ *    trainer's other defaults), run through the real CLI as bench:quality does: 16 steps/s, ~8.5
+ *    minutes, on an idle core; the recorded run took 29 minutes on the shared, loaded 2-core
+ *    machine. It is sampled on onnxruntime (`--engine auto`, `cli/model-sampling.ts`).
+ *  Sampling the four sets (p and three q's, 2000 x 1000 steps) then takes 8-14 minutes there.
  *  - the classifier and the autoencoder, trained here with jax-js on a fixed 80% split of the
  *    digits (`models/digit-*.ts`); held-out accuracy / MSE on the other 20% are reported.
  *
