@@ -46,7 +46,7 @@ import { sampleReverseSDE } from '../diffusion/em.js';
 import { loadDigits } from '../io/digits.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { highFrequencyEnergy, highFrequencyPowerWeight } from '../issgm/frequency-weight.js';
-import { sampleIssgm, type IssgmResult } from '../issgm/sampler.js';
+import { sampleIssgm, type IssgmCorrection, type IssgmResult } from '../issgm/sampler.js';
 import { essFromLogWeights } from '../metrics/ess.js';
 import {
   defaultAutoencoderTrainOptions, reconstructionError, reconstructionErrorWeight, trainDigitAutoencoder, type DigitAutoencoder,
@@ -66,7 +66,6 @@ const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const CLI = join(ROOT, 'dist/cli/main.js');
 const RUNS = join(ROOT, 'bench/runs/digits');
 const RESULTS = join(ROOT, 'bench/results');
-const PLOTS = join(RESULTS, 'digits');
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -79,6 +78,15 @@ const n = Number(arg('n') ?? 2000);
 const steps = Number(arg('steps') ?? 1000);
 const ortThreads = arg('ort-threads') === undefined ? undefined : Number(arg('ort-threads'));
 const retrain = flag('retrain');
+/**
+ * `--correction variance`: ISSGM with the posterior-variance correction (issgm/smoothed-weight.ts)
+ * instead of the paper's eq. (16); results go to digits-variance.json and digits-variance/ so the
+ * paper-method results stay next to them.
+ */
+const correction = (arg('correction') ?? 'none') as IssgmCorrection;
+if (correction !== 'none' && correction !== 'variance') throw new Error(`--correction must be none or variance, got ${correction}`);
+const TAG = correction === 'none' ? 'digits' : 'digits-variance';
+const PLOTS = join(RESULTS, TAG);
 /** The score model's training run (the `tweedie train` options). */
 const SCORE = { hidden: 512, depth: 3, batch: 256, steps: 8000, seed };
 /**
@@ -244,7 +252,7 @@ async function main(): Promise<void> {
     const data = digits.images;
     const runQ = (w: LogWeight, name: string): IssgmResult => {
       const c = clock();
-      const r = sampleIssgm(kSample, net, w, sde, { n, steps });
+      const r = sampleIssgm(kSample, net, w, sde, { n, steps, correction });
       timings[`q_${name}_seconds`] = c();
       log(`q (${name}): ${n} ISSGM samples, ${timings[`q_${name}_seconds`].toFixed(1)} s${r.diagnostics.warnings.map((s) => `; ${s}`).join('')}`);
       return r;
@@ -358,7 +366,7 @@ async function main(): Promise<void> {
       seed, version: VERSION, node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, date: new Date().toISOString(),
       versions: { '@jax-js/jax': ver('@jax-js/jax'), 'onnxruntime-node': ver('onnxruntime-node') },
       config: {
-        n, steps, units: 'model units: x = pixel / 8 - 1 in [-1, 1]', pairing: 'p and every q share the key (prior draw and step noises)',
+        n, steps, correction, units: 'model units: x = pixel / 8 - 1 in [-1, 1]', pairing: 'p and every q share the key (prior draw and step noises)',
         scoreModel: { dir: arg('model') ?? 'bench/runs/digits/score', train: SCORE, cached: !score.trained, engine: model.record.engine, sde: { betaMin: sde.betaMin, betaMax: sde.betaMax } },
         classifier: { sizes: clf.config.sizes, activation: clf.config.activation, train: clfOpts, split: { train: sp.train.length, test: sp.test.length }, cached: !clfNet.trained },
         autoencoder: { sizes: ae.config.sizes, activation: ae.config.activation, train: aeOpts, cached: !aeNet.trained },
@@ -373,7 +381,7 @@ async function main(): Promise<void> {
       timings,
     };
     mkdirSync(RESULTS, { recursive: true });
-    writeFileSync(join(RESULTS, 'digits.json'), `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(join(RESULTS, `${TAG}.json`), `${JSON.stringify(result, null, 2)}\n`);
     const f = (v: number, d = 4): string => v.toPrecision(d);
     const pct = (v: number): string => `${(100 * v).toFixed(1)}%`;
     log([
