@@ -399,7 +399,7 @@ async function main(): Promise<void> {
       `mean max class probability (is it still a digit?): p ${f(expA.classifierMaxProb.p, 3)}, q(a) ${f(expA.classifierMaxProb.q, 3)}, q(b) ${f(expB.classifierMaxProb.q, 3)}, q(c) ${f(expC.classifierMaxProb.q, 3)}`,
       `off the image manifold (autoencoder MSE above the data's maximum ${f(offThr, 3)}): p ${pct(expA.offManifold.share_p)}, q(a) ${pct(expA.offManifold.share_q)}, q(b) ${pct(expB.autoencoderDistortion.q.offManifoldShare)}, q(c) ${pct(expC.autoencoderDistortion.q.offManifoldShare)}`,
       `median autoencoder MSE: data ${f(expA.median.data, 3)}, p ${f(expA.median.p, 3)}, q(a) ${f(expA.median.q, 3)}, q(b) ${f(expB.autoencoderDistortion.q.median, 3)}, q(c) ${f(expC.autoencoderDistortion.q.median, 3)}`,
-      `wrote bench/results/digits.json and bench/results/digits/*.png in ${timings.totalSeconds.toFixed(0)} s`,
+      `wrote bench/results/${TAG}.json and bench/results/${TAG}/*.png in ${timings.totalSeconds.toFixed(0)} s`,
     ].join('\n'));
   } finally {
     net.dispose();
