@@ -111,7 +111,7 @@ export function registerIssgm(program: Command): void {
     .option('--steps <S>', 'reverse-SDE (Euler–Maruyama) steps', parsePositiveInt, 1000)
     .option('--eps0 <e>', 'finite-difference step of the Hessian-vector product, eps = eps0 / max(1, |g|)', parsePositiveNumber, 1e-3)
     .option('--floor <m>', 'floor of l: log l = log max(l, m)', parsePositiveNumber, 1e-6)
-    .option('--correction <c>', "weight term: none (the paper's eq. 16: grad log l at Tweedie's mean) or variance (beyond the paper: l smoothed by the posterior variance of x0, which removes the Jensen gap that over-tilts e.g. |x|^2; same score evaluations, --draws weight evaluations per sample and step)", choiceParser(['none', 'variance'] as const), 'none')
+    .option('--correction <c>', "weight term: none (the paper's eq. 16: grad log l at Tweedie's mean) or variance (beyond the paper: l smoothed by an isotropic posterior variance of x0, which shrinks the Jensen gap that over-tilts e.g. |x|^2 (exact for a Gaussian p; in high dimension it can over-smooth); same score evaluations, --draws weight evaluations per sample and step)", choiceParser(['none', 'variance'] as const), 'none')
     .option('--draws <K>', 'weight draws per sample and step with --correction variance', parsePositiveInt, DEFAULT_SMOOTHING_DRAWS)
     .option('--bins <B>', 'JSD histogram bins per axis (2-D)', parsePositiveInt, TOY_HISTOGRAM.bins)
     .option('--range <L>', 'JSD histogram square [-L, L]^2 (2-D)', parsePositiveNumber, TOY_HISTOGRAM.range)
