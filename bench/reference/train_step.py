@@ -16,6 +16,7 @@ openblas-openmp folder of libopenblas0-openmp); the driver src/bench/train-step.
 """
 import argparse
 import json
+import resource
 import math
 import time
 
@@ -109,7 +110,9 @@ def main():
             results.append({"threads": threads, "batch": batch, "ms_per_step": round(bench(batch, threads, steps, a.warmup), 4)})
     cfg = torch.__config__.show()
     blas = "OpenBLAS" if "openblas" in cfg.lower() else "unknown"
-    print(json.dumps({"torch": torch.__version__, "blas_build": blas, "results": results,
+    # Peak resident memory of this process (Linux ru_maxrss is in KiB), torch import included.
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(json.dumps({"torch": torch.__version__, "blas_build": blas, "results": results, "peak_rss_mb": round(peak_mb, 1),
                       "timing": "best of 5 repetitions, ms per step (forward, backward, clip, Adam, EMA)"}))
 
 

@@ -62,7 +62,7 @@ function pythonEnv(threads: number): NodeJS.ProcessEnv {
 }
 
 /** The PyTorch reference's results, or the reason it was skipped. */
-function runReference(steps: number): { results: RefResult[]; torch: string; blas: string } | { skipped: string } {
+function runReference(steps: number): { results: RefResult[]; torch: string; blas: string; peak_rss_mb: number } | { skipped: string } {
   const python = '/usr/bin/python3';
   const script = fileURLToPath(new URL('../../bench/reference/train_step.py', import.meta.url));
   if (!existsSync(script)) return { skipped: `reference script not found at ${script}` };
@@ -74,16 +74,18 @@ function runReference(steps: number): { results: RefResult[]; torch: string; bla
   }
   const results: RefResult[] = [];
   let torch = '';
+  let peak = 0;
   for (const threads of [1, 2]) {
     const r = spawnSync(python, [script, '--threads', String(threads), '--batches', BATCHES.join(','), '--steps', String(steps)], {
       env: pythonEnv(threads), encoding: 'utf8', maxBuffer: 1 << 20,
     });
     if (r.status !== 0) return { skipped: `reference run failed: ${(r.stderr || '').trim().split('\n').pop()}` };
-    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { torch: string; results: RefResult[] };
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { torch: string; results: RefResult[]; peak_rss_mb: number };
     torch = out.torch;
+    peak = Math.max(peak, out.peak_rss_mb);
     results.push(...out.results);
   }
-  return { results, torch, blas: existsSync(OPENBLAS) ? `OpenBLAS (${OPENBLAS})` : 'default BLAS (libopenblas0-openmp not installed)' };
+  return { results, torch, peak_rss_mb: peak, blas: existsSync(OPENBLAS) ? `OpenBLAS (${OPENBLAS})` : 'default BLAS (libopenblas0-openmp not installed)' };
 }
 
 function fmt(v: number | undefined, digits = 2): string {
@@ -137,8 +139,12 @@ async function main(): Promise<void> {
     network: { dim: 2, hidden: 128, depth: 3, embDim: 32, activation: 'silu' },
     step: 'noise-parametrisation DSM loss on the VP SDE, backward, global-norm clipping, Adam, EMA, finite-loss guard',
     timing: 'best of 5 repetitions after 30 warm-up steps; ms per step',
-    tweedie: { engine: 'jax-js 0.1.25 wasm, single thread, float32', results: BATCHES.map((b) => ({ batch: b, ms_per_step: Number(ours[b].toFixed(4)) })) },
-    pytorch: 'skipped' in ref ? { skipped: ref.skipped } : { version: ref.torch, blas: ref.blas, results: ref.results },
+    tweedie: {
+      engine: 'jax-js 0.1.25 wasm, single thread, float32', results: BATCHES.map((b) => ({ batch: b, ms_per_step: Number(ours[b].toFixed(4)) })),
+      // Peak resident memory of the whole Node process (V8, the wasm heap, the jax-js module graph).
+      peak_rss_mb: Number((process.resourceUsage().maxRSS / 1024).toFixed(1)),
+    },
+    pytorch: 'skipped' in ref ? { skipped: ref.skipped } : { version: ref.torch, blas: ref.blas, results: ref.results, peak_rss_mb: ref.peak_rss_mb },
     rows,
     ...(warning ? { warning } : {}),
   };
