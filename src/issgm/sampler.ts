@@ -475,8 +475,10 @@ export function sampleIssgm(
       ? { variance: posteriorVariance(curvature, sde.alpha(t), sde.sigma(t) ** 2), draws, key: foldIn(kSmooth, step) }
       : undefined;
     const r = issgmScore(xs, t, model, logWeight, sde, { ...scoreOpts, step, ...(smoothing ? { smoothing } : {}) });
-    const rho = r.diagnostics.curvature;
-    for (let i = 0; i < n; i++) if (!Number.isNaN(rho[i])) curvature[i] = rho[i];
+    if (correction === 'variance') {
+      const rho = r.diagnostics.curvature;
+      for (let i = 0; i < n; i++) if (!Number.isNaN(rho[i])) curvature[i] = rho[i];
+    }
     evaluations++;
     scoreEvals += r.diagnostics.scoreEvals;
     weightGradEvals += r.diagnostics.weightGradEvals;
