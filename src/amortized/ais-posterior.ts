@@ -76,7 +76,7 @@ export function aisPosteriorMean(key: Key, prior: LogDensityFn, problems: Poster
   const counted = countingLogDensity(prior);
   const [kAis, kPick, kRefine] = split(key, 3);
   const r = ais(kAis, B * P, {
-    base: likelihoodBase(problems, P, opts.referenceScale ?? Infinity),
+    base: likelihoodBase(problems, P, problems.reference ?? opts.referenceScale ?? Infinity),
     target: posteriorLogDensity(counted.fn, problems, P),
     betas: linearBetas(opts.bridges),
     transition: opts.transition,

@@ -43,7 +43,7 @@ export function hmcPosteriorMean(key: Key, prior: LogDensityFn, problems: Poster
   const counted = countingLogDensity(prior);
   const post = posteriorLogDensity(counted.fn, problems, C);
   const [kInit, kRun] = split(key, 2);
-  let state = initChains(likelihoodBase(problems, C, opts.referenceScale ?? Infinity).sample(kInit, B * C), post);
+  let state = initChains(likelihoodBase(problems, C, problems.reference ?? opts.referenceScale ?? Infinity).sample(kInit, B * C), post);
   let acc = 0;
   let nonFinite = 0;
   for (const k of split(kRun, opts.iterations)) {

@@ -11,7 +11,7 @@ import { idemScoreEstimate, type IdemScoreOptions } from '../baselines/idem.js';
 import { aisPosteriorMean, type AisPosteriorOptions } from './ais-posterior.js';
 import type { PosteriorEstimate } from './estimate.js';
 import { hmcPosteriorMean, type HmcPosteriorOptions } from './hmc-posterior.js';
-import type { PosteriorProblems } from './posterior.js';
+import type { GaussianReference, PosteriorProblems } from './posterior.js';
 
 /**
  * The estimator of the regression target. 'idem' is the iDEM baseline's K-sample importance
@@ -35,6 +35,7 @@ export interface ChunkTask {
   alpha: Float64Array;
   sigma: Float64Array;
   posterior: PosteriorConfig;
+  reference?: GaussianReference;
 }
 
 /** One chunk's result, as plain data. */
@@ -50,7 +51,7 @@ export interface ChunkResult {
 /** Solve one chunk (in this thread). */
 export function runChunk(target: Target, task: ChunkTask): ChunkResult {
   const n = task.alpha.length;
-  const problems: PosteriorProblems = { xt: makeBatch(n, task.dim, task.xt), alpha: task.alpha, sigma: task.sigma };
+  const problems: PosteriorProblems = { xt: makeBatch(n, task.dim, task.xt), alpha: task.alpha, sigma: task.sigma, reference: task.reference };
   const key = keyFromData(task.key);
   const prior = (x: Batch) => target.logDensityAndGrad(x);
   const p = task.posterior;
@@ -85,6 +86,7 @@ export function chunkTasks(key: Key, problems: PosteriorProblems, posterior: Pos
       alpha: problems.alpha.slice(start, end),
       sigma: problems.sigma.slice(start, end),
       posterior,
+      ...(problems.reference ? { reference: problems.reference } : {}),
     });
   }
   return tasks;

@@ -19,6 +19,10 @@
  * buffer refresh after epoch e uses `foldIn(buffer, e)`, the initial buffer `foldIn(buffer, -1 >>> 0)`:
  * a run resumed from a checkpoint repeats what an uninterrupted one does.
  *
+ * Beyond the paper (`referencePilot`, the default's): a short SMC pilot on the target gives the
+ * posterior sampler a reference prior and seeds the buffer in place of the untrained model's
+ * samples (`reference.ts`).
+ *
  * Regression targets in the network's parametrisation: noise `eps_hat = (x_t - alpha x0hat) / sigma`,
  * mean `x0hat`; the weight `w(t)` multiplies the squared error in that parametrisation (the
  * paper's GMM-40 setting: noise, `w = 1/alpha_t`; DW-4: mean, constant `w`).
@@ -40,7 +44,8 @@ import { ReplayBuffer } from './buffer.js';
 import type { PosteriorEstimate } from './estimate.js';
 import { checkHmcPosteriorOptions, paperHmcOptions } from './hmc-posterior.js';
 import { type ChunkRunner, type PosteriorConfig, estimatePosteriorMeans, inThreadRunner } from './posterior-means.js';
-import { scoreTargets } from './posterior.js';
+import { scoreTargets, type GaussianReference } from './posterior.js';
+import { checkReferencePilot, pilotReference, type ReferencePilotOptions } from './reference.js';
 import { workerPoolRunner } from './worker-pool.js';
 
 export type { PosteriorConfig } from './posterior-means.js';
@@ -82,6 +87,11 @@ export interface AmortizedConfig {
    * normalisable (SPEC §3) and where the EGNN's output lives.
    */
   particles?: { count: number; spaceDim: number };
+  /**
+   * Shape the AIS base and the HMC starts by a reference prior from a short SMC pilot on the target
+   * (`reference.ts`; beyond the paper) [absent: the paper's base, the likelihood].
+   */
+  referencePilot?: ReferencePilotOptions;
   seed: number;
 }
 
@@ -128,6 +138,10 @@ export function checkAmortizedConfig(c: AmortizedConfig): void {
     if (!Number.isInteger(c.posterior.samples) || c.posterior.samples < 1) throw new RangeError(`iDEM samples must be a positive integer, got ${c.posterior.samples}`);
     if (!(c.posterior.clip > 0)) throw new RangeError(`iDEM clip must be positive, got ${c.posterior.clip}`);
   } else throw new RangeError(`amortized posterior must be 'ais', 'hmc' or 'idem', got '${String((c.posterior as { kind: unknown }).kind)}'`);
+  if (c.referencePilot !== undefined) {
+    checkReferencePilot(c.referencePilot);
+    if (c.posterior.kind === 'idem') throw new RangeError('amortized referencePilot shapes the AIS/HMC posterior sampler; iDEM has none');
+  }
 }
 
 /** The DSM trainer's configuration that this run's Adam/EMA/clipping come from. */
@@ -194,7 +208,7 @@ export interface AmortizedSnapshot {
  * weights. Rows whose estimate is not finite are dropped (and counted).
  */
 export async function amortizedBatch(
-  key: Key, runner: ChunkRunner, x0: Batch, cfg: AmortizedConfig, sde: DiffusionSDE,
+  key: Key, runner: ChunkRunner, x0: Batch, cfg: AmortizedConfig, sde: DiffusionSDE, reference?: GaussianReference,
 ): Promise<{ batch: PreparedBatch; estimate: PosteriorEstimate; dropped: number }> {
   const { n, dim } = x0;
   const [kt, ke, kp] = split(key, 3);
@@ -209,7 +223,7 @@ export async function amortizedBatch(
     sigma[i] = sde.sigma(t[i]);
     for (let j = i * dim; j < (i + 1) * dim; j++) xt.data[j] = alpha[i] * x0.data[j] + sigma[i] * eps[j];
   }
-  const problems = { xt, alpha, sigma };
+  const problems = { xt, alpha, sigma, ...(reference ? { reference } : {}) };
   const raw = await estimatePosteriorMeans(kp, runner, problems, cfg.posterior);
   const estimate = com ? { ...raw, x0: removeCentreOfMass(raw.x0, com.count, com.spaceDim) } : raw;
   const { noise, score } = scoreTargets(problems, estimate.x0);
@@ -266,6 +280,8 @@ export class AmortizedTrainer {
     private readonly runner: ChunkRunner,
     private epochsDone: number,
     evaluations: number,
+    /** The reference prior of the posterior sampler (`reference.ts`), if the config asks for one. */
+    readonly reference?: GaussianReference,
   ) {
     const d = config.diffusion;
     this.sde = d.kind === 'vp' ? new VPSDE({ betaMin: d.betaMin, betaMax: d.betaMax }) : new VESDE({ sigmaMin: d.sigmaMin, sigmaMax: d.sigmaMax });
@@ -289,8 +305,17 @@ export class AmortizedTrainer {
     const threads = parallel.threads ?? 0;
     if (threads > 0 && parallel.targetSpec === undefined) throw new RangeError('amortized training on worker threads needs the target as a name or module path (targetSpec)');
     const runner = threads > 0 ? workerPoolRunner(parallel.targetSpec!, threads) : inThreadRunner(target);
-    const run = new AmortizedTrainer(target, config, trainer, buffer, runner, snapshot?.epoch ?? 0, snapshot?.targetEvaluations ?? 0);
-    if (!snapshot) run.refreshBuffer(foldIn(kBuf, 0xffffffff), state);
+    // The pilot is keyed by the seed: a resumed run recomputes the same reference (its evaluations
+    // are already in the snapshot's count).
+    const com = config.particles;
+    const project = com ? (x: Batch) => removeCentreOfMass(x, com.count, com.spaceDim) : undefined;
+    const pilot = config.referencePilot ? pilotReference(config.seed, target, config.referencePilot, project) : undefined;
+    const evaluations = snapshot?.targetEvaluations ?? pilot?.targetEvaluations ?? 0;
+    const run = new AmortizedTrainer(target, config, trainer, buffer, runner, snapshot?.epoch ?? 0, evaluations, pilot?.reference);
+    if (!snapshot) {
+      if (pilot) buffer.push(pilot.samples);
+      else run.refreshBuffer(foldIn(kBuf, 0xffffffff), state);
+    }
     return run;
   }
 
@@ -335,7 +360,7 @@ export class AmortizedTrainer {
       const k = e * c.iterationsPerEpoch + i;
       const [kx, kb] = split(foldIn(kData, k), 2);
       const x0 = this.buffer.sample(kx, c.batch);
-      const { batch, estimate, dropped: d } = await amortizedBatch(kb, this.runner, x0, c, this.sde);
+      const { batch, estimate, dropped: d } = await amortizedBatch(kb, this.runner, x0, c, this.sde, this.reference);
       const rep = batch.n > 0
         ? this.trainer.stepPrepared(batch)
         : { step: k, loss: NaN, gradNorm: NaN, lr: c.lr, skipped: true, reason: 'every posterior estimate was non-finite' };

@@ -12,7 +12,7 @@
  * with resampling (`baselines/mcmc.ts`). Their evaluation budget is capped by `--mcmc-cap`.
  *
  * Run: `npm run bench:amortized [-- --targets gmm40,gmm40-5d,dw4 --methods ais,hmc,idem,mcmc,smc
- *   --seeds 5 --minutes 10 [--epochs E] --n 2000 --merge]`. Writes bench/results/amortized-tables.json (or
+ *   --seeds 5 --minutes 10 [--epochs E] [--threads T] --n 2000 --merge]`. Writes bench/results/amortized-tables.json (or
  * `--out FILE`) and prints Markdown tables.
  */
 import { spawnSync } from 'node:child_process';
@@ -37,6 +37,8 @@ const firstSeed = Number(arg('first-seed', '0'));
 const minutes = Number(arg('minutes', '10'));
 /** Epochs of the trained methods (so that a decaying lr completes within the budget) [preset]. */
 const epochs = arg('epochs', '');
+/** Worker threads of each training run [all cores]. */
+const threads = arg('threads', '');
 const n = Number(arg('n', '2000'));
 const mcmcCap = Number(arg('mcmc-cap', '2e9'));
 const runsDir = arg('runs', join(ROOT, 'bench/runs/amortized'));
@@ -50,6 +52,7 @@ function trained(target: string, method: string, seed: number): Run {
   mkdirSync(out, { recursive: true });
   const args = ['amortized', 'train', '--target', target, '--posterior', method, '--seed', String(seed), '--minutes', String(minutes), '--eval-n', String(n), '--out', out, '--quiet'];
   if (epochs) args.push('--epochs', epochs);
+  if (threads) args.push('--threads', threads);
   if (existsSync(join(out, 'checkpoint.safetensors'))) args.push('--resume');
   const t0 = Date.now();
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

@@ -10,6 +10,7 @@ import { dw4AmortizedConfig, idemAmortizedConfig } from '../../src/amortized/pre
 import { VESDE, VE_PRESETS } from '../../src/diffusion/ve.js';
 import { ReplayBuffer } from '../../src/amortized/buffer.js';
 import { inThreadRunner } from '../../src/amortized/posterior-means.js';
+import { pilotReference } from '../../src/amortized/reference.js';
 import { AmortizedTrainer, amortizedBatch, checkAmortizedConfig, paperAmortizedConfig, type AmortizedConfig } from '../../src/amortized/train.js';
 import { VPSDE } from '../../src/diffusion/vp.js';
 import { GaussianMixture } from '../../src/targets/gmm.js';
@@ -101,6 +102,28 @@ describe('amortized trainer', () => {
     for (const name of Object.keys(end.train.params)) expect(Array.from(again.train.params[name].data)).toEqual(Array.from(end.train.params[name].data));
   });
 
+  it('with a reference pilot: the buffer starts as the pilot samples, the problems carry its reference, the pilot evaluations are counted once, resume repeats the run', async () => {
+    const c = { ...tinyConfig(), referencePilot: { particles: 50, gradientBudget: 20_000, initScale: 30, widen: 1.5 } };
+    const pilot = pilotReference(c.seed, target, c.referencePilot);
+    const run = await AmortizedTrainer.create(target, c);
+    expect(run.bufferSize).toBe(50);
+    expect(Array.from(run.snapshot().buffer.data)).toEqual(Array.from(pilot.samples.data));
+    expect(Array.from(run.reference!.scale)).toEqual(Array.from(pilot.reference.scale));
+    expect(run.snapshot().targetEvaluations).toBe(pilot.targetEvaluations);
+    const r1 = await run.runEpoch();
+    expect(r1.targetEvaluations).toBe(pilot.targetEvaluations + 4 * 16 * (16 * 11 + 6));
+    const mid = run.snapshot();
+    const r2 = await run.runEpoch();
+    const end = run.snapshot();
+    await run.close();
+    const resumed = await AmortizedTrainer.create(target, c, mid);
+    const r2b = await resumed.runEpoch();
+    expect(r2b.targetEvaluations).toBe(r2.targetEvaluations);
+    for (const name of Object.keys(end.train.params)) expect(Array.from(resumed.snapshot().train.params[name].data)).toEqual(Array.from(end.train.params[name].data));
+    await resumed.close();
+    expect(() => checkAmortizedConfig({ ...c, referencePilot: { ...c.referencePilot, widen: -1 } })).toThrow(/widen/);
+  });
+
   it('gives the same run on worker threads as in this thread (the workers load the target by name)', async () => {
     const c = tinyConfig();
     c.epochs = 1;
@@ -151,6 +174,8 @@ describe('particle systems (DW-4 with an EGNN)', () => {
     c.iterationsPerEpoch = 2;
     c.buffer = { capacity: 64, refresh: 8, sampleSteps: 5 };
     if (c.posterior.kind === 'ais') c.posterior = { ...c.posterior, particles: 8 };
+    // The preset's reference pilot at a small budget: its samples (projected) seed the buffer.
+    c.referencePilot = { ...c.referencePilot!, particles: 64, gradientBudget: 1e5 };
     const dw = getTarget('dw4');
     const sde = new VPSDE();
     const x0 = makeBatch(8, 8, Array.from({ length: 64 }, (_, i) => 2 * Math.sin(i)));

@@ -26,7 +26,7 @@ const TINY = ['--epochs', '2', '--iterations', '3', '--batch', '8', '--particles
 
 describe('tweedie amortized train / sample', () => {
   it('trains on gmm40, selects by validation W2, writes model, samples, plot and metrics with the floor; resumes; samples again', () => {
-    const r = tweedie('amortized', 'train', '--target', 'gmm40', ...TINY, '--threads', '0', '--out', 'g');
+    const r = tweedie('amortized', 'train', '--target', 'gmm40', ...TINY, '--threads', '0', '--no-reference-pilot', '--out', 'g');
     expect(r.code, r.stderr).toBe(0);
     for (const f of ['checkpoint.safetensors', 'model.safetensors', 'config.json', 'samples.npy', 'samples.png', 'result.json']) expect(existsSync(join(work, 'g', f))).toBe(true);
     const res = result('g');
@@ -37,6 +37,7 @@ describe('tweedie amortized train / sample', () => {
     expect(res.notes.join(' ')).toMatch(/validation W2/);
     expect(readNpyBatch(join(work, 'g/samples.npy')).n).toBe(64);
 
+    expect(res.notes.join(' ')).not.toMatch(/reference pilot/);
     const again = tweedie('amortized', 'train', '--target', 'gmm40', ...TINY, '--epochs', '3', '--threads', '0', '--resume', '--out', 'g');
     expect(again.code, again.stderr).toBe(0);
     expect(result('g').metrics.epochs).toBe(3);
@@ -45,6 +46,22 @@ describe('tweedie amortized train / sample', () => {
     expect(s.code, s.stderr).toBe(0);
     expect(result('gs').metrics.w2).toBeGreaterThan(0);
     expect(readNpyBatch(join(work, 'gs/samples.npy')).n).toBe(50);
+  });
+
+  it('by default a reference pilot seeds the buffer and shapes the AIS base: stated in result.json, its evaluations counted', () => {
+    const r = tweedie('amortized', 'train', '--target', 'gmm40-5d', ...TINY, '--epochs', '1', '--threads', '0', '--out', 'p5');
+    expect(r.code, r.stderr).toBe(0);
+    const res = result('p5');
+    expect(res.config.referencePilot.gradientBudget).toBe(2e6);
+    const training = 1 * 3 * 8 * 8 * 11;
+    expect(res.metrics.targetEvaluations).toBeGreaterThan(training);
+    expect(res.metrics.targetEvaluations).toBeLessThanOrEqual(training + 2e6);
+    const note = res.notes.join(' ');
+    expect(note).toMatch(/reference pilot: SMC on the target/);
+    // GMM-40 5-D: coordinates 3-5 have std 1.31, the first two ~21-25; the pilot's widened scales show it.
+    const scales = /scale \[([^\]]+)\]/.exec(note)![1].split(',').map(Number);
+    expect(scales.slice(2).every((s) => s > 1.2 && s < 3)).toBe(true);
+    expect(scales.slice(0, 2).every((s) => s > 20)).toBe(true);
   });
 
   it('trains on a user energy module (no references: the final EMA is the model)', () => {

@@ -52,6 +52,7 @@ interface TrainOptions {
   bridges?: number;
   estimate?: 'resample' | 'mean';
   referenceScale?: number;
+  referencePilot: boolean;
   weighting?: AmortizedWeighting;
   parametrisation?: 'noise' | 'mean';
   validateEvery: number;
@@ -85,6 +86,8 @@ function buildConfig(opts: TrainOptions, dim: number, targetName: string): Amort
   if (opts.lr !== undefined) c.lr = opts.lr;
   if (opts.weighting !== undefined) c.weighting = opts.weighting;
   if (opts.parametrisation !== undefined) c.parametrisation = opts.parametrisation;
+  // An explicit reference scale replaces the pilot's reference.
+  if (!opts.referencePilot || opts.referenceScale !== undefined) delete c.referencePilot;
   const p = c.posterior;
   if (p.kind === 'ais') {
     if (opts.particles !== undefined) p.particles = opts.particles;
@@ -121,6 +124,10 @@ async function writeSamplesAndPlots(dir: string, problem: AmortizedProblem, samp
     await scatterPlot(join(dir, 'samples.png'), series, { title, layout: 'panels', ...(problem.name.startsWith('gmm40') ? { range: [-55, 55] as const } : {}) });
   }
   return judged;
+}
+
+function fmt(v: Float64Array): string {
+  return Array.from(v, (x) => x.toPrecision(3)).join(', ');
 }
 
 function formatMetrics(j: Judgement): string {
@@ -240,6 +247,9 @@ async function trainAction(opts: TrainOptions): Promise<void> {
         ? [`non-finite values met and handled: ${problems.nonFiniteProposals} MCMC proposals rejected, ${problems.droppedRows} batch rows dropped, ${problems.skippedUpdates} updates skipped, ${problems.nonFiniteBufferSamples} model samples kept out of the buffer`]
         : []),
       run.best ? `selected: epoch ${run.best.epoch} (validation W2 ${run.best.w2.toFixed(3)} on ${opts.validateN} held-out reference samples, every ${opts.validateEvery} epochs; EMA weights)` : 'no references: the final EMA weights are the model',
+      ...(trainer.reference
+        ? [`reference pilot: SMC on the target (${c.referencePilot?.gradientBudget.toExponential(0)} gradient rows, counted in targetEvaluations) seeded the buffer and shaped the AIS base with N(mean, diag(scale^2)), mean [${fmt(trainer.reference.mean)}], scale [${fmt(trainer.reference.scale)}] (--no-reference-pilot for the paper's base)`]
+        : []),
       ...(stoppedEarly ? [`stopped at the --minutes ${opts.minutes} budget after ${epochs} of ${c.epochs} epochs (resume with --resume)`] : []),
     ],
   });
@@ -328,6 +338,7 @@ export function registerAmortized(program: Command): void {
     .option('--particles <P>', 'AIS particles (HMC chains, iDEM samples) per noisy point [preset]', parsePositiveInt)
     .option('--bridges <K>', 'AIS annealing steps [preset]', parsePositiveInt)
     .option('--reference-scale <s>', 'rough scale of the target: the AIS base (HMC start) becomes the likelihood times N(0, s^2 I) instead of the bare likelihood [preset]', parsePositiveNumber)
+    .option('--no-reference-pilot', "AIS base: the paper's bare likelihood instead of the likelihood times a Gaussian matched to the target by a 2-second SMC pilot (the default's; not in --preset paper or DW-4)")
     .option('--estimate <kind>', "AIS estimate: resample (one particle + MALA, the paper's) or mean (weighted mean)", choiceParser(['resample', 'mean']))
     .option('--weighting <w>', `loss weight w(t): ${AMORTIZED_WEIGHTINGS.join(', ')} [preset]`, choiceParser(AMORTIZED_WEIGHTINGS))
     .option('--parametrisation <kind>', 'network output: noise or mean [preset]', choiceParser(['noise', 'mean']))
