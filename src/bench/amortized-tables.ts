@@ -11,7 +11,10 @@
  * size adapted during the first half; SMC: annealed importance sampling from the same Gaussian
  * with resampling (`baselines/mcmc.ts`). Their evaluation budget is capped by `--mcmc-cap`.
  *
- * Run: `npm run bench:amortized [-- --targets gmm40,gmm40-5d,dw4 --methods ais,hmc,idem,mcmc,smc
+ * 'ais-ir' refines each AIS run by importance resampling with the probability-flow ODE density
+ * (`--refine M` candidates, default 10,000; GMM targets only).
+ *
+ * Run: `npm run bench:amortized [-- --targets gmm40,gmm40-5d,dw4 --methods ais,ais-ir,hmc,idem,mcmc,smc
  *   --seeds 5 --minutes 10 [--epochs E] [--threads T] --n 2000 --merge]`. Writes bench/results/amortized-tables.json (or
  * `--out FILE`) and prints Markdown tables.
  */
@@ -31,7 +34,7 @@ const arg = (name: string, dflt: string): string => {
   return i >= 0 ? process.argv[i + 1] : dflt;
 };
 const targets = arg('targets', 'gmm40,gmm40-5d,dw4').split(',');
-const methods = arg('methods', 'ais,hmc,idem,mcmc,smc').split(',');
+const methods = arg('methods', 'ais,ais-ir,hmc,idem,mcmc,smc').split(',');
 const seeds = Number(arg('seeds', '5'));
 const firstSeed = Number(arg('first-seed', '0'));
 const minutes = Number(arg('minutes', '10'));
@@ -44,6 +47,8 @@ const mcmcCap = Number(arg('mcmc-cap', '2e9'));
 const runsDir = arg('runs', join(ROOT, 'bench/runs/amortized'));
 const outFile = arg('out', join(ROOT, 'bench/results/amortized-tables.json'));
 const merge = process.argv.includes('--merge');
+/** Candidates of the 'ais-ir' refinement (resampled to n). */
+const refineCandidates = Number(arg('refine', '10000'));
 
 interface Run { target: string; method: string; seed: number; metrics: Record<string, number>; floor: Record<string, number>; seconds: number; targetEvaluations: number; notes: string[] }
 
@@ -60,6 +65,29 @@ function trained(target: string, method: string, seed: number): Run {
   const res = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8'));
   const metrics = Object.fromEntries(Object.entries(res.metrics as Record<string, number>).filter(([k]) => k in res.floor));
   return { target, method, seed, metrics, floor: res.floor, seconds: (Date.now() - t0) / 1000, targetEvaluations: res.metrics.targetEvaluations, notes: res.notes };
+}
+
+/**
+ * 'ais-ir': the AIS run of the same target and seed refined by importance resampling
+ * (`tweedie amortized sample --refine`, the paper's optional refinement): `refineCandidates`
+ * probability-flow ODE candidates resampled to `n`. No training of its own; its seconds and target
+ * evaluations add the refinement's to the AIS run's.
+ */
+function refined(target: string, seed: number): Run {
+  const model = join(runsDir, target, 'ais', `seed${seed}`);
+  if (!existsSync(join(model, 'result.json'))) throw new Error(`${target}/ais-ir/seed ${seed}: needs the AIS run ${model} first (add ais to --methods)`);
+  const base = JSON.parse(readFileSync(join(model, 'result.json'), 'utf8'));
+  const out = join(runsDir, target, 'ais-ir', `seed${seed}`);
+  mkdirSync(out, { recursive: true });
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, [CLI, 'amortized', 'sample', '--model', model, '--n', String(n), '--refine', String(refineCandidates), '--seed', String(seed), '--out', out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(`${target}/ais-ir/seed ${seed} failed: ${r.stderr}`);
+  const res = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8'));
+  const metrics = Object.fromEntries(Object.entries(res.metrics as Record<string, number>).filter(([k]) => k in res.floor));
+  return {
+    target, method: 'ais-ir', seed, metrics, floor: res.floor, seconds: base.timings.totalSeconds + (Date.now() - t0) / 1000,
+    targetEvaluations: base.metrics.targetEvaluations + res.metrics.targetEvaluations, notes: [...res.notes, `ESS fraction ${res.metrics.essFraction.toFixed(3)}`],
+  };
 }
 
 async function sampler(target: string, method: 'mcmc' | 'smc', seed: number, budget: number): Promise<Run> {
@@ -90,7 +118,9 @@ async function main(): Promise<void> {
     for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
       let aisEvaluations = NaN;
       for (const method of methods) {
-        const run = method === 'mcmc' || method === 'smc'
+        // The ODE density of a DW-4 model is not a density on R^8 (centre-of-mass-free samples): no refinement.
+        if (method === 'ais-ir' && target === 'dw4') continue;
+        const run = method === 'ais-ir' ? refined(target, seed) : method === 'mcmc' || method === 'smc'
           ? await sampler(target, method, seed, Number.isFinite(aisEvaluations) ? aisEvaluations : (runs.find((r) => r.target === target && r.method === 'ais' && r.seed === seed)?.targetEvaluations ?? mcmcCap))
           : trained(target, method, seed);
         if (method === 'ais') aisEvaluations = run.targetEvaluations;
@@ -115,7 +145,7 @@ async function main(): Promise<void> {
   mkdirSync(dirname(outFile), { recursive: true });
   writeFileSync(outFile, `${JSON.stringify({
     created: new Date().toISOString(), machine: `${cpus().length} cores, ${cpus()[0]?.model ?? ''}`,
-    protocol: { n, minutesPerTrainingRun: minutes, epochs: epochs || 'preset', selection: 'validation W2 on 2000 held-out reference samples, every 10 epochs', mcmcCap }, table, runs,
+    protocol: { n, minutesPerTrainingRun: minutes, epochs: epochs || 'preset', threads: threads || 'all cores', selection: 'validation W2 on 2000 held-out reference samples, every 10 epochs', mcmcCap, refineCandidates }, table, runs,
   }, null, 2)}\n`);
   for (const t of Object.keys(table)) {
     const metricNames = Object.keys(table[t][Object.keys(table[t])[0]]).filter((k) => !k.startsWith('floor_') && !['seconds', 'targetEvaluations', 'seeds'].includes(k));

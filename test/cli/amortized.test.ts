@@ -46,6 +46,22 @@ describe('tweedie amortized train / sample', () => {
     expect(s.code, s.stderr).toBe(0);
     expect(result('gs').metrics.w2).toBeGreaterThan(0);
     expect(readNpyBatch(join(work, 'gs/samples.npy')).n).toBe(50);
+
+    // The paper's optional refinement: ODE candidates, importance weights, resampled to --n.
+    const ir = tweedie('amortized', 'sample', '--model', 'g', '--n', '50', '--steps', '10', '--refine', '200', '--out', 'gir');
+    expect(ir.code, ir.stderr).toBe(0);
+    const rr = result('gir');
+    expect(rr.metrics.candidates).toBe(200);
+    expect(rr.metrics.ess).toBeGreaterThan(0);
+    expect(rr.metrics.ess).toBeLessThanOrEqual(200);
+    expect(rr.notes.join(' ')).toMatch(/importance-resampling refinement: 200 probability-flow ODE candidates/);
+    expect(readNpyBatch(join(work, 'gir/samples.npy')).n).toBe(50);
+    const few = tweedie('amortized', 'sample', '--model', 'g', '--n', '50', '--refine', '20', '--out', 'gir2');
+    expect(few.code).toBe(2);
+    expect(few.stderr).toMatch(/--refine 20 draws fewer candidates than the --n 50/);
+    const sharded = tweedie('amortized', 'sample', '--model', 'g', '--n', '50', '--refine', '200', '--shard', '1/2', '--out', 'gir3');
+    expect(sharded.code).toBe(2);
+    expect(sharded.stderr).toMatch(/cannot be sharded/);
   });
 
   it('by default a reference pilot seeds the buffer and shapes the AIS base: stated in result.json, its evaluations counted', () => {

@@ -35,7 +35,8 @@ import { choiceParser, parseNonNegativeInt, parsePositiveInt, parsePositiveNumbe
 import { ensureOutDir, stopwatch, writeResult } from '../output.js';
 import { createProgress } from '../progress.js';
 import { defaultThreads, runChunks, THREADS_HELP } from '../chunked-sampling.js';
-import { loadSamplingModel } from '../model-sampling.js';
+import { loadSamplingModel, modelSde } from '../model-sampling.js';
+import { importanceRefine } from '../../amortized/refine.js';
 import { sampleChunkRunner, type SampleJob } from '../sample-chunk.js';
 import { parseShard, partialNote, SHARD_HELP, shardManifest, shardRange, specHash, writeManifest, type ShardSpec } from '../sharding.js';
 
@@ -264,6 +265,7 @@ interface SampleOptions {
   out: string;
   threads?: number;
   shard?: ShardSpec;
+  refine?: number;
 }
 
 async function sampleAction(opts: SampleOptions): Promise<void> {
@@ -273,6 +275,10 @@ async function sampleAction(opts: SampleOptions): Promise<void> {
   if (!source.startsWith('amortized:')) throw new InputError(`${opts.model} was not trained by 'tweedie amortized train' (its data source is '${source}'); use 'tweedie sample --model'`);
   const problem = await amortizedProblem(source.slice('amortized:'.length));
   const keys = referenceKeys(opts.seed);
+  if (opts.refine !== undefined) {
+    await refinedSample(opts, problem, clock);
+    return;
+  }
   // In chunks of CHUNK_ROWS rows keyed foldIn(keys.evaluation, c) (sample-chunk.ts), on jax-js as
   // before: the same samples for any --threads and --shard, and the same as the committed
   // amortized results. (EGNN networks now export to ONNX too, and `tweedie sample --model DIR`
@@ -309,15 +315,50 @@ async function sampleAction(opts: SampleOptions): Promise<void> {
   await reportAmortizedSample(dir, { seed: opts.seed, config: runConfig, threads }, problem, samples, clock);
 }
 
+/**
+ * `--refine M`: the paper's optional refinement (`amortized/refine.ts`): M probability-flow ODE
+ * candidates weighted by `log p - log p_model` and resampled to `--n`. In this thread, on the
+ * fastest engine (onnxruntime when present).
+ */
+async function refinedSample(opts: SampleOptions, problem: AmortizedProblem, clock: () => number): Promise<void> {
+  const M = opts.refine!;
+  if (opts.shard) throw new InputError('--refine resamples the whole candidate set at once and cannot be sharded; drop --shard');
+  if (M < opts.n) throw new InputError(`--refine ${M} draws fewer candidates than the --n ${opts.n} samples it returns; give --refine >= --n (e.g. 5 x --n)`);
+  if (problem.energy === 'dw4') {
+    throw new InputError("--refine needs a density that is normalisable on R^d; DW-4's is flat along translations (the model lives in centre-of-mass-free coordinates), so the ODE density weights would be wrong");
+  }
+  const sm = loadSamplingModel(opts.model);
+  if (sm.diffusion.kind !== 'vp') throw new InputError(`--refine integrates the VP probability-flow ODE; this model uses a ${sm.diffusion.kind.toUpperCase()} schedule (iDEM)`);
+  const sde = modelSde({ diffusion: sm.diffusion });
+  const model = await sm.makeModel(sde);
+  let r;
+  try {
+    r = importanceRefine(foldIn(referenceKeys(opts.seed).evaluation, 0x72666e), model, sde, problem.target, { n: opts.n, candidates: M, steps: opts.steps });
+  } finally {
+    model.dispose();
+  }
+  const dir = ensureOutDir(opts.out);
+  const refinement = { candidates: M, ess: r.ess, essFraction: r.ess / M, nonFiniteWeights: r.nonFinite, scoreEvaluationsPerCandidate: r.nfe, targetEvaluations: M };
+  await reportAmortizedSample(dir, { seed: opts.seed, config: { model: opts.model, n: opts.n, steps: opts.steps, refine: M, sampler: 'probability-flow ODE (Heun)' } }, problem, r.samples, clock, {
+    metrics: refinement,
+    notes: [
+      `importance-resampling refinement: ${M} probability-flow ODE candidates (${opts.steps} Heun steps), weights log p(x) - log p_model(x) by the same ODE, ESS ${r.ess.toFixed(0)} (${(100 * r.ess / M).toFixed(1)}%), resampled to ${opts.n} (systematic)`,
+      ...(r.nonFinite > 0 ? [`${r.nonFinite} candidates had a non-finite weight and were dropped`] : []),
+    ],
+  });
+}
+
 /** samples.npy, plots, metrics and result.json of `amortized sample` (shared with `tweedie merge`). */
 export async function reportAmortizedSample(
   dir: string, run: { seed: number; config: Record<string, unknown>; threads?: number }, problem: AmortizedProblem, samples: Batch, clock: () => number,
+  extra: { metrics?: Record<string, number>; notes?: string[] } = {},
 ): Promise<void> {
   const keys = referenceKeys(run.seed);
   const judged = await writeSamplesAndPlots(dir, problem, samples, keys.refs);
   writeResult(dir, {
     command: 'amortized sample', seed: run.seed, config: { ...run.config, protocol: judged?.protocol, ...(run.threads !== undefined ? { threads: run.threads } : {}) },
-    metrics: judged?.metrics, floor: judged?.floor, outputs: { samples: 'samples.npy' }, timings: { totalSeconds: clock() },
+    metrics: { ...(judged?.metrics ?? {}), ...(extra.metrics ?? {}) }, floor: judged?.floor, outputs: { samples: 'samples.npy' }, timings: { totalSeconds: clock() },
+    ...(extra.notes ? { notes: extra.notes } : {}),
   });
   process.stdout.write(`${judged ? `${formatMetrics(judged)}\n` : ''}wrote ${join(dir, 'samples.npy')} and ${join(dir, 'result.json')}\n`);
 }
@@ -364,5 +405,6 @@ export function registerAmortized(program: Command): void {
     .option('--out <DIR>', 'output folder', 'runs/amortized-sample')
     .option('--threads <N>', THREADS_HELP, parsePositiveInt)
     .option('--shard <i/N>', SHARD_HELP, parseShard)
+    .option('--refine <M>', "the paper's optional refinement: draw M candidates with the probability-flow ODE (--steps Heun steps), weight each by log p(x) - log p_model(x) (model density by the same ODE) and resample --n of them; reports the ESS (not for DW-4)", parsePositiveInt)
     .action(sampleAction);
 }
