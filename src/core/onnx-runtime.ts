@@ -44,7 +44,7 @@ interface NativeSession {
   loadModel(buffer: ArrayBufferLike, byteOffset: number, byteLength: number, options: object): void;
   readonly inputMetadata: RawValueMetadata[];
   readonly outputMetadata: RawValueMetadata[];
-  run(feeds: Record<string, OrtTensor>, fetches: Record<string, null>, options: object): Record<string, OrtTensor | { data: unknown; dims: number[] }>;
+  run(feeds: Record<string, OrtTensor>, fetches: Record<string, OrtTensor | null>, options: object): Record<string, OrtTensor | { data: unknown; dims: number[] }>;
   dispose(): void;
 }
 
@@ -78,10 +78,31 @@ export interface OrtSession {
   readonly outputs: readonly OrtValueInfo[];
   /** Run with float32 feeds `{name: [data, dims]}`; returns the named float32 outputs. */
   run(feeds: Record<string, [Float32Array, readonly number[]]>, outputs: readonly string[]): Record<string, { data: Float32Array; dims: number[] }>;
+  /**
+   * `data` (not copied) as a tensor for `runBound`: a feed read in place, or an output buffer
+   * the runtime writes into. The caller keeps `data` alive and sized as `dims` says.
+   */
+  bind(data: Float32Array, dims: readonly number[]): OrtBoundTensor;
+  /**
+   * Run with bound feeds and write each named output into its bound tensor (onnxruntime's
+   * pre-allocated outputs: the `fetches` values of `run`), so that nothing is copied on the JS
+   * side either way. For loops that call one graph many times with the same buffers (the
+   * training step keeps its state in two such sets and alternates between them).
+   */
+  runBound(feeds: Record<string, OrtBoundTensor>, outputs: Record<string, OrtBoundTensor>): void;
   dispose(): void;
 }
 
+/** A float32 buffer bound as an onnxruntime tensor (`OrtSession.bind`). */
+export interface OrtBoundTensor {
+  readonly data: Float32Array;
+  readonly dims: readonly number[];
+}
+
 export const DEFAULT_ORT_THREADS = 2;
+
+/** A float32 value no output of ours takes (`runBound`'s in-place check). */
+const OUTPUT_SENTINEL = Math.fround(-3.0123457e38);
 
 let cached: OrtModules | null | undefined;
 let warned = false;
@@ -172,6 +193,7 @@ export function createOrtSession(bytes: Uint8Array, opts: OrtSessionOptions = {}
   const inputs = session.inputMetadata.map(valueInfo);
   const outputs = session.outputMetadata.map(valueInfo);
   let open = true;
+  const bound = new WeakMap<OrtBoundTensor, OrtTensor>();
   return {
     inputs,
     outputs,
@@ -189,6 +211,37 @@ export function createOrtSession(bytes: Uint8Array, opts: OrtSessionOptions = {}
         out[n] = { data: v.data, dims: [...v.dims] };
       }
       return out;
+    },
+    bind(data, dims) {
+      const size = dims.reduce((a, b) => a * b, 1);
+      if (data.length !== size) throw new RangeError(`bound tensor of shape [${dims.join(', ')}] needs ${size} values, got ${data.length}`);
+      const b: OrtBoundTensor = { data, dims: [...dims] };
+      bound.set(b, new ort.Tensor('float32', data, dims));
+      return b;
+    },
+    runBound(feeds, outputs) {
+      if (!open) throw new Error('onnxruntime session used after dispose()');
+      const native = (b: OrtBoundTensor): OrtTensor => {
+        const t = bound.get(b);
+        if (t === undefined) throw new Error('runBound takes tensors made by this session\'s bind()');
+        return t;
+      };
+      const f: Record<string, OrtTensor> = {};
+      for (const [k, b] of Object.entries(feeds)) f[k] = native(b);
+      const fetches: Record<string, OrtTensor> = {};
+      for (const [k, b] of Object.entries(outputs)) fetches[k] = native(b);
+      // onnxruntime writes a pre-allocated output in place, and the 1.30 binding then still hands
+      // back a copy of it in a fresh array. A sentinel in each output's first entry tells whether
+      // the buffer was written, so that only a build that did not write in place pays a second
+      // copy (from the returned array): correct either way.
+      for (const b of Object.values(outputs)) if (b.data.length > 0) b.data[0] = OUTPUT_SENTINEL;
+      const r = session.run(f, fetches, {});
+      for (const [k, b] of Object.entries(outputs)) {
+        if (b.data.length === 0 || b.data[0] !== OUTPUT_SENTINEL) continue;
+        const v = r[k]?.data;
+        if (!(v instanceof Float32Array) || v.length !== b.data.length) throw new Error(`onnxruntime output '${k}' does not match its bound tensor`);
+        b.data.set(v);
+      }
     },
     dispose() {
       if (open) session.dispose();

@@ -20,12 +20,9 @@
  * model's `metadata_props` (keys `tweedie.*`) and into the JSON sidecar `model.onnx.json`
  * (`onnx-sidecar.ts`), which is what `--model model.onnx` reads back.
  */
-import { create, toBinary } from '@bufbuild/protobuf';
-import {
-  AttributeProto_AttributeType, AttributeProtoSchema, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, OperatorSetIdProtoSchema,
-  StringStringEntryProtoSchema, TensorProto_DataType, TensorProtoSchema, TensorShapeProto_DimensionSchema, TensorShapeProtoSchema,
-  TypeProto_TensorSchema, TypeProtoSchema, ValueInfoProtoSchema, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto,
-} from 'onnx-buf';
+import { create } from '@bufbuild/protobuf';
+import { GraphProtoSchema, type NodeProto, type TensorProto } from 'onnx-buf';
+import { floatTensor, floatValue, int64Tensor, modelProtoBytes, node } from '../core/onnx-graph.js';
 import type { NetworkConfig } from '../models/architecture.js';
 import { checkEgnnConfig, egnnDim, egnnTensorSpecs, type EgnnConfig } from '../models/egnn.js';
 import { embeddingFrequencies } from '../models/embedding.js';
@@ -37,47 +34,13 @@ import type { ModelConfig } from './checkpoint.js';
 import { InputError } from './errors.js';
 import { ONNX_SIDECAR_FORMAT, sidecarPath, type OnnxSchedule, type OnnxSidecar } from './onnx-sidecar.js';
 
-/**
- * Opset 17 / IR version 8: what PyTorch 1.13 (Debian's python3-torch) writes at its highest
- * opset, and well inside what onnxruntime 1.30 and @jax-js/onnx read. Nothing newer is needed.
- */
-export const ONNX_OPSET = 17;
-export const ONNX_IR_VERSION = 8;
+// Opset and IR version: `core/onnx-graph.ts` (re-exported for existing importers).
+export { ONNX_IR_VERSION, ONNX_OPSET } from '../core/onnx-graph.js';
 
 /** Names of the graph's inputs and output. */
 export const ONNX_INPUT_X = 'x';
 export const ONNX_INPUT_T = 't';
 export const ONNX_OUTPUT = 'out';
-
-/** A float32 tensor initializer; raw little-endian bytes (compact, and what PyTorch writes). */
-function floatTensor(name: string, dims: number[], data: Float32Array | Float64Array | readonly number[]): TensorProto {
-  const bytes = new Uint8Array(data.length * 4);
-  const view = new DataView(bytes.buffer);
-  for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i], true);
-  return create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType: TensorProto_DataType.FLOAT, rawData: bytes });
-}
-
-/** A float32 graph input/output of shape `dims` (strings are symbolic dimensions). */
-function floatValue(name: string, dims: (number | string)[]): ValueInfoProto {
-  const dim = dims.map((d) => create(TensorShapeProto_DimensionSchema, {
-    value: typeof d === 'number' ? { case: 'dimValue', value: BigInt(d) } : { case: 'dimParam', value: d },
-  }));
-  const tensorType = create(TypeProto_TensorSchema, { elemType: TensorProto_DataType.FLOAT, shape: create(TensorShapeProtoSchema, { dim }) });
-  return create(ValueInfoProtoSchema, { name, type: create(TypeProtoSchema, { value: { case: 'tensorType', value: tensorType } }) });
-}
-
-/** An int64 tensor initializer (shapes, axes, indices), raw little-endian bytes. */
-function int64Tensor(name: string, dims: number[], data: number[]): TensorProto {
-  const bytes = new Uint8Array(data.length * 8);
-  const view = new DataView(bytes.buffer);
-  for (let i = 0; i < data.length; i++) view.setBigInt64(i * 8, BigInt(data[i]), true);
-  return create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType: TensorProto_DataType.INT64, rawData: bytes });
-}
-
-function node(opType: string, input: string[], output: string[], ints: Record<string, number> = {}): NodeProto {
-  const attribute = Object.entries(ints).map(([name, v]) => create(AttributeProtoSchema, { name, type: AttributeProto_AttributeType.INT, i: BigInt(v) }));
-  return create(NodeProtoSchema, { opType, input, output, name: `${opType}_${output[0]}`, attribute });
-}
 
 /**
  * The ONNX bytes of an MLP score network (see the module comment), with `metadata` as the model's
@@ -254,19 +217,6 @@ export function egnnOnnxBytes(cfg: EgnnConfig, params: Tensors, metadata: Record
     `tweedie EGNN score network ${L} x ${H}, ${P} particles in ${s}-D, ${cfg.output} output, sinusoidal time embedding ${cfg.embDim}; x [n, ${D}] (particle p at p*${s}..), t [n, 1] in [0, 1] -> [n, ${D}]`,
     metadata,
   );
-}
-
-/** A graph as a serialised ModelProto (opset 17, IR 8) with `metadata` as `metadata_props`. */
-function modelProtoBytes(graph: GraphProto, docString: string, metadata: Record<string, string>): Uint8Array {
-  const model = create(ModelProtoSchema, {
-    irVersion: BigInt(ONNX_IR_VERSION),
-    opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(ONNX_OPSET) })],
-    producerName: 'tweedie',
-    docString,
-    graph,
-    metadataProps: Object.entries(metadata).map(([key, value]) => create(StringStringEntryProtoSchema, { key, value })),
-  });
-  return toBinary(ModelProtoSchema, model);
 }
 
 /** The sidecar of a trained model (VP or DDPM; the network takes continuous t in [0, 1]). */

@@ -152,6 +152,27 @@ export interface Trainer {
   snapshot(): TrainState;
   /** Give back the engine memory. */
   dispose?(): void;
+  /** The engine running the step (absent: jax-js). */
+  readonly engine?: TrainEngine;
+}
+
+/**
+ * Engines of the training step: 'jax' (one compiled jax-js program, any architecture) or
+ * 'onnxruntime' (one hand-written ONNX graph, the MLP only: `onnx-train-step.ts`).
+ */
+export const TRAIN_ENGINES = ['auto', 'jax', 'onnxruntime'] as const;
+export type TrainEngineChoice = (typeof TRAIN_ENGINES)[number];
+export type TrainEngine = Exclude<TrainEngineChoice, 'auto'>;
+
+export interface TrainerOptions {
+  /**
+   * ['jax'] 'auto': onnxruntime for an MLP when onnxruntime-node is installed, else jax-js (one
+   * process warning when the package is absent); 'onnxruntime': an MLP on onnxruntime, an error
+   * when it is not installed or the network is not an MLP.
+   */
+  engine?: TrainEngineChoice;
+  /** onnxruntime intra-op threads [1]. */
+  threads?: number;
 }
 
 /**
@@ -300,6 +321,7 @@ class JitTrainer implements Trainer {
   private readonly layout: FlatLayout;
   private readonly coef;
   private readonly fn;
+  readonly engine = 'jax' as const;
 
   constructor(private readonly arch: Architecture, private readonly cfg: TrainConfig, state: TrainState) {
     this.stepCount = state.step;
@@ -380,7 +402,25 @@ class JitTrainer implements Trainer {
  * A trainer continuing from `state` (fresh from `initTrainState`, or a checkpoint's), for any
  * architecture: `createTrainer(mlpConfig, ...)` or `createTrainer({ kind: 'egnn', ...egnnConfig }, ...)`.
  */
-export async function createTrainer(net: NetworkSpec, train: TrainConfig, state: TrainState): Promise<Trainer> {
+export async function createTrainer(net: NetworkSpec, train: TrainConfig, state: TrainState, opts: TrainerOptions = {}): Promise<Trainer> {
+  const arch = checkTrainerInputs(net, train, state);
+  const engine = opts.engine ?? 'jax';
+  if (!(TRAIN_ENGINES as readonly string[]).includes(engine)) throw new RangeError(`unknown training engine '${String(engine)}' (expected one of ${TRAIN_ENGINES.join(', ')})`);
+  if (engine === 'onnxruntime' && arch.kind !== 'mlp') throw new RangeError(`the onnxruntime training step covers the MLP; this network is ${arch.describe()}`);
+  if (engine !== 'jax' && arch.kind === 'mlp') {
+    // Loaded lazily: the ONNX graph builder and onnxruntime are not needed on the jax-js path.
+    const { ortTrainerOrUndefined } = await import('./onnx-train-step.js');
+    const tr = ortTrainerOrUndefined(arch.config, train, state, engine, opts.threads);
+    if (tr !== undefined) return tr;
+  }
+  await initEngine();
+  enableKernelInstanceCache();
+  return new JitTrainer(arch, train, state);
+}
+
+
+/** Validates the config and the state against the network; returns its architecture. */
+export function checkTrainerInputs(net: NetworkSpec, train: TrainConfig, state: TrainState): Architecture {
   const arch = architecture(net);
   checkTrainConfig(train);
   if (!Number.isInteger(state.step) || state.step < 0) throw new RangeError(`training state step must be an integer >= 0, got ${state.step}`);
@@ -389,8 +429,5 @@ export async function createTrainer(net: NetworkSpec, train: TrainConfig, state:
   checkTensors(state.ema, specs, 'training state ema');
   checkTensors(state.adamM, specs, 'training state adamM');
   checkTensors(state.adamV, specs, 'training state adamV');
-  await initEngine();
-  enableKernelInstanceCache();
-  return new JitTrainer(arch, train, state);
+  return arch;
 }
-

@@ -1,0 +1,354 @@
+/**
+ * The DSM training step of the MLP score network as ONE hand-written ONNX inference graph, run by
+ * onnxruntime-node: forward, backward (derived by hand below), global-norm clipping, Adam and EMA.
+ * `OrtTrainer` is a second `Trainer` (`train.ts`) with the same semantics as the jax-js
+ * `JitTrainer`, to float32 rounding (tested against it step by step).
+ *
+ * Why: the jax-js step is bound by ~58 kernel launches at batch 64 and by jax-js's wasm matmul at
+ * batch 1024 (README, "Speed against references"); onnxruntime has MLAS GEMMs and a few
+ * microseconds per op, but no training API in the inference package. The gradient of this
+ * network is short enough to write out, so the whole step becomes one inference graph.
+ *
+ * Graph (PyTorch layout throughout, weights `W_l` `[out, in]`; `n` symbolic):
+ *
+ *   inputs   params, adam_m, adam_v, ema  [P]   the state, each one flat vector (layout below)
+ *            xt [n, d], t [n, 1], target [n, d], w [n, 1], hyper [7]
+ *   forward  phase = t freqs;  h_0 = [xt, sin(phase), cos(phase)]
+ *            z_l = h_l W_l^T + b_l;  s_l = sigmoid(z_l);  h_{l+1} = z_l s_l      (l < L)
+ *            out = h_L W_L^T + b_L
+ *   loss     r = out - target;  loss = (1/(n d)) sum_i w_i |r_i|^2
+ *   backward (chain rule, row i of the batch; `.` elementwise)
+ *            dloss/dout      = g_L     = (2/(n d)) w . r
+ *            dloss/dW_l      = g_l^T h_l          (z_l = h_l W_l^T + b_l is linear in W_l)
+ *            dloss/db_l      = sum_rows g_l
+ *            dloss/dh_l      = g_l W_l            (l >= 1; the input h_0 needs no gradient)
+ *            dloss/dz_{l-1}  = g_{l-1} = dloss/dh_l . silu'(z_{l-1}),
+ *              silu'(z) = d(z s)/dz = s + z s (1 - s) = s + h - h s   with h = z s
+ *   optimiser (`adam.ts`, `ema.ts`, as the jax-js step writes them)
+ *            g = concat of the gradients (the flat layout);  |g| = sqrt(sum g^2)
+ *            g <- g c,  c = clip / max(|g|, clip)                    (clipping off: c = 1)
+ *            m' = b1 m + (1 - b1) g;  v' = b2 v + (1 - b2) g^2
+ *            p' = p - lr (m' c1) / (sqrt(v' c2) + eps);  ema' = d ema + (1 - d) p'
+ *   outputs  params_out, adam_m_out, adam_v_out, ema_out [P];  stats [2] = (loss, |g|)
+ *
+ * hyper = [lr, c1, c2, d, 1 - d, 1/(n d), 2/(n d)]: the per-step scalars, computed in float64 on
+ * the TS side exactly as `JitTrainer.stepPrepared` does (`learningRate`, `adamBiasCorrections`,
+ * `emaDecayAt`), so the schedules are shared code, not re-derived in the graph.
+ *
+ * Flat layout: the parameter tensors in spec order (`layers.0.weight`, `layers.0.bias`, ...),
+ * each in PyTorch layout, laid end to end; one vector per state part, so that the optimiser is
+ * ~17 elementwise ops over one vector rather than ~17 per tensor, and a snapshot is plain slices.
+ *
+ * State between steps: two sets of float32 buffers bound as onnxruntime tensors; each step reads
+ * one set and writes the other through pre-allocated outputs (`OrtSession.runBound`), so nothing
+ * is copied in JavaScript. The NaN guard is that swap: when the loss or the gradient norm comes
+ * back non-finite the written set is simply not adopted, the state stays exactly as it was and
+ * the step is reported skipped — what the jax-js step's `where(isfinite(..), new, old)` does,
+ * without four selects over the state in the graph.
+ */
+import { GraphProtoSchema, type NodeProto, type TensorProto } from 'onnx-buf';
+import { create } from '@bufbuild/protobuf';
+import type { Batch } from '../core/batch.js';
+import type { Key } from '../core/key.js';
+import { floatTensor, floatValue, int64Tensor, modelProtoBytes, node } from '../core/onnx-graph.js';
+import { createOrtSession, loadOnnxRuntime, onnxRuntimeLoadError, type OrtBoundTensor, type OrtSession } from '../core/onnx-runtime.js';
+import { adamBiasCorrections } from './adam.js';
+import type { NetworkSpec } from './architecture.js';
+import { emaDecayAt } from './ema.js';
+import { embeddingFrequencies } from './embedding.js';
+import { diffusionCoefficients, prepareBatch, type PreparedBatch } from './loss.js';
+import { learningRate } from './lr.js';
+import { checkMlpConfig, mlpTensorSpecs, type MlpConfig } from './mlp.js';
+import { checkTrainerInputs, type StepReport, type Trainer, type TrainConfig, type TrainState } from './train.js';
+import type { Tensors } from './tensors.js';
+
+/** Names of the graph's inputs and outputs. */
+const STATE_IN = ['params', 'adam_m', 'adam_v', 'ema'] as const;
+const STATE_OUT = ['params_out', 'adam_m_out', 'adam_v_out', 'ema_out'] as const;
+const HYPER_SIZE = 7;
+
+/** Where each parameter tensor lives in the flat vector (spec order, PyTorch layout). */
+export interface MlpFlatLayout {
+  size: number;
+  leaves: { name: string; shape: number[]; offset: number; size: number }[];
+}
+
+export function mlpFlatLayout(cfg: MlpConfig): MlpFlatLayout {
+  let offset = 0;
+  const leaves = mlpTensorSpecs(cfg).map((s) => {
+    const size = s.shape.reduce((a, b) => a * b, 1);
+    const leaf = { name: s.name, shape: [...s.shape], offset, size };
+    offset += size;
+    return leaf;
+  });
+  return { size: offset, leaves };
+}
+
+function flattenTensors(layout: MlpFlatLayout, t: Tensors, out: Float32Array): void {
+  for (const l of layout.leaves) out.set(t[l.name].data, l.offset);
+}
+
+function unflattenTensors(layout: MlpFlatLayout, flat: Float32Array): Tensors {
+  const out: Tensors = {};
+  for (const l of layout.leaves) out[l.name] = { shape: [...l.shape], data: flat.slice(l.offset, l.offset + l.size) };
+  return out;
+}
+
+/**
+ * The ONNX bytes of one training step of the MLP `cfg` under `train`'s Adam, clipping (see the
+ * module comment). The constants (betas, eps, clip threshold, time frequencies) are initializers;
+ * everything that changes per step is an input.
+ */
+export function mlpTrainStepOnnxBytes(cfg: MlpConfig, train: TrainConfig): Uint8Array {
+  checkMlpConfig(cfg);
+  const layout = mlpFlatLayout(cfg);
+  const L = cfg.depth;
+  const { beta1, beta2, eps } = train.adam;
+  const clipping = train.clipNorm > 0 && Number.isFinite(train.clipNorm);
+  const freqs = embeddingFrequencies(cfg.embDim);
+  // Scalar constants as [1] float32 initializers (broadcast against anything). `1 - beta` is
+  // rounded to float32 from float64, as the jax-js step's `np.multiply(g, 1 - beta1)` does.
+  const scalars: Record<string, number> = {
+    'c.b1': beta1, 'c.1mb1': 1 - beta1, 'c.b2': beta2, 'c.1mb2': 1 - beta2, 'c.eps': eps,
+    ...(clipping ? { 'c.clip': train.clipNorm } : {}),
+  };
+  const initializer: TensorProto[] = [
+    floatTensor('time_embedding.freqs', [1, freqs.length], Float32Array.from(freqs)),
+    ...Object.entries(scalars).map(([name, v]) => floatTensor(name, [1], [v])),
+    int64Tensor('split.params', [layout.leaves.length], layout.leaves.map((l) => l.size)),
+    int64Tensor('axes.0', [1], [0]),
+    int64Tensor('shape.flat', [1], [-1]),
+  ];
+  const nodes: NodeProto[] = [];
+  const op = (type: string, inputs: string[], out: string, ints: Record<string, number> = {}): string => {
+    nodes.push(node(type, inputs, [out], ints));
+    return out;
+  };
+
+  // Per-step scalars, one [1] tensor each (one Split node).
+  const hyper = ['lr', 'c1', 'c2', 'decay', 'one_minus_decay', 'inv_nd', 'two_inv_nd'].map((h) => `hyper.${h}`);
+  nodes.push(node('Split', ['hyper'], hyper, { axis: 0 }));
+  const [lr, c1, c2, decay, oneMinusDecay, invNd, twoInvNd] = hyper;
+
+  // The parameters as views of the flat vector: one Split, then Reshape for the weights.
+  const pieces = layout.leaves.map((l) => `${l.name}.flat`);
+  nodes.push(node('Split', ['params', 'split.params'], pieces, { axis: 0 }));
+  const W: string[] = [];
+  const b: string[] = [];
+  for (let l = 0; l <= L; l++) {
+    const wl = layout.leaves[2 * l];
+    initializer.push(int64Tensor(`shape.${wl.name}`, [2], wl.shape));
+    W.push(op('Reshape', [pieces[2 * l], `shape.${wl.name}`], wl.name));
+    b.push(pieces[2 * l + 1]);
+  }
+
+  // Forward, keeping z_l, s_l, h_l for the backward.
+  const phase = op('Mul', ['t', 'time_embedding.freqs'], 'phase');
+  const h: string[] = [op('Concat', ['xt', op('Sin', [phase], 'emb_sin'), op('Cos', [phase], 'emb_cos')], 'h0', { axis: 1 })];
+  const s: string[] = [];
+  for (let l = 0; l < L; l++) {
+    const z = op('Gemm', [h[l], W[l], b[l]], `z${l}`, { transB: 1 });
+    s.push(op('Sigmoid', [z], `s${l}`));
+    h.push(op('Mul', [z, s[l]], `h${l + 1}`));
+  }
+  const out = op('Gemm', [h[L], W[L], b[L]], 'out', { transB: 1 });
+
+  // Loss and its gradient at the output.
+  const r = op('Sub', [out, 'target'], 'resid');
+  const wr = op('Mul', [r, 'w'], 'w_resid');
+  const lossSum = op('ReduceSum', [op('Mul', [wr, r], 'w_resid2')], 'loss_sum', { keepdims: 1 }); // [1, 1]
+  const loss = op('Reshape', [op('Mul', [lossSum, invNd], 'loss_2d'), 'shape.flat'], 'loss'); // [1]
+  let g = op('Mul', [wr, twoInvNd], 'grad.out'); // dloss/dout = (2/(n d)) w . r
+
+  // Backward, layer by layer from the output.
+  const gradW: string[] = new Array<string>(L + 1);
+  const gradB: string[] = new Array<string>(L + 1);
+  for (let l = L; l >= 0; l--) {
+    gradW[l] = op('Gemm', [g, h[l]], `grad.W${l}`, { transA: 1 }); // g_l^T h_l, [out, in]
+    gradB[l] = op('ReduceSum', [g, 'axes.0'], `grad.b${l}`, { keepdims: 0 });
+    if (l === 0) break;
+    const gh = op('Gemm', [g, W[l]], `grad.h${l}`); // dloss/dh_l = g_l W_l
+    // silu'(z) = s + h - h s  (h = z s)
+    const dsilu = op('Sub', [op('Add', [s[l - 1], h[l]], `silu_a${l}`), op('Mul', [h[l], s[l - 1]], `silu_hs${l}`)], `dsilu${l}`);
+    g = op('Mul', [gh, dsilu], `grad.z${l - 1}`);
+  }
+  const flatParts: string[] = [];
+  for (let l = 0; l <= L; l++) flatParts.push(op('Reshape', [gradW[l], 'shape.flat'], `grad.W${l}.flat`), gradB[l]);
+  const grad = op('Concat', flatParts, 'grad', { axis: 0 });
+
+  // Global norm, clipping.
+  const gnorm = op('Sqrt', [op('ReduceSumSquare', [grad], 'grad_sq', { keepdims: 1 })], 'grad_norm'); // [1]
+  op('Concat', [loss, gnorm], 'stats', { axis: 0 });
+  const gc = clipping
+    ? op('Mul', [grad, op('Div', ['c.clip', op('Max', [gnorm, 'c.clip'], 'clip_den')], 'clip_factor')], 'grad_clipped')
+    : grad;
+
+  // Adam (adam.ts: m' = b1 m + (1-b1) g; v' = b2 v + (1-b2) g^2; p' = p - lr (m' c1) / (sqrt(v' c2) + eps)).
+  const m2 = op('Add', [op('Mul', ['adam_m', 'c.b1'], 'm_b1'), op('Mul', [gc, 'c.1mb1'], 'm_g')], 'adam_m_out');
+  const v2 = op('Add', [op('Mul', ['adam_v', 'c.b2'], 'v_b2'), op('Mul', [op('Mul', [gc, gc], 'g2'), 'c.1mb2'], 'v_g')], 'adam_v_out');
+  const den = op('Add', [op('Sqrt', [op('Mul', [v2, c2], 'v_hat')], 'sqrt_v_hat'), 'c.eps'], 'adam_den');
+  const upd = op('Mul', [lr, op('Div', [op('Mul', [m2, c1], 'm_hat'), den], 'adam_dir')], 'adam_step');
+  const p2 = op('Sub', ['params', upd], 'params_out');
+  // EMA (ema.ts: d ema + (1 - d) p').
+  op('Add', [op('Mul', ['ema', decay], 'ema_d'), op('Mul', [p2, oneMinusDecay], 'ema_p')], 'ema_out');
+
+  const P = layout.size;
+  const graph = create(GraphProtoSchema, {
+    name: 'tweedie_mlp_train_step',
+    node: nodes,
+    initializer,
+    input: [
+      ...STATE_IN.map((name) => floatValue(name, [P])),
+      floatValue('xt', ['n', cfg.dim]), floatValue('t', ['n', 1]), floatValue('target', ['n', cfg.dim]), floatValue('w', ['n', 1]),
+      floatValue('hyper', [HYPER_SIZE]),
+    ],
+    output: [...STATE_OUT.map((name) => floatValue(name, [P])), floatValue('stats', [2])],
+  });
+  return modelProtoBytes(graph, `tweedie DSM training step (forward, backward, clipping, Adam, EMA) of the MLP ${L} x ${cfg.hidden}, dim ${cfg.dim}`);
+}
+
+export interface OrtTrainerOptions {
+  /** onnxruntime intra-op threads [1; `src/bench/train-step.ts` measures 2 as well]. */
+  threads?: number;
+}
+
+/** The batch inputs for one batch size, bound once and refilled every step. */
+interface BatchBuffers {
+  n: number;
+  xt: OrtBoundTensor;
+  t: OrtBoundTensor;
+  target: OrtBoundTensor;
+  w: OrtBoundTensor;
+}
+
+type StateSet = Record<(typeof STATE_IN)[number], OrtBoundTensor>;
+
+/** The training step on onnxruntime (module comment). Build with `createOrtTrainer`. */
+export class OrtTrainer implements Trainer {
+  readonly engine = 'onnxruntime' as const;
+  private session: OrtSession | undefined;
+  private readonly layout: MlpFlatLayout;
+  private readonly sets: [StateSet, StateSet];
+  /** Which of `sets` holds the current state. */
+  private cur = 0;
+  private stepCount: number;
+  private readonly hyper: OrtBoundTensor;
+  private readonly stats: OrtBoundTensor;
+  private batch: BatchBuffers | undefined;
+  private readonly coef;
+
+  constructor(private readonly cfg: MlpConfig, private readonly train: TrainConfig, state: TrainState, opts: OrtTrainerOptions = {}) {
+    this.layout = mlpFlatLayout(cfg);
+    this.coef = diffusionCoefficients(train);
+    const session = createOrtSession(mlpTrainStepOnnxBytes(cfg, train), { threads: opts.threads ?? 1 });
+    this.session = session;
+    const P = this.layout.size;
+    const makeSet = (): StateSet => ({
+      params: session.bind(new Float32Array(P), [P]), adam_m: session.bind(new Float32Array(P), [P]),
+      adam_v: session.bind(new Float32Array(P), [P]), ema: session.bind(new Float32Array(P), [P]),
+    });
+    this.sets = [makeSet(), makeSet()];
+    flattenTensors(this.layout, state.params, this.sets[0].params.data);
+    flattenTensors(this.layout, state.adamM, this.sets[0].adam_m.data);
+    flattenTensors(this.layout, state.adamV, this.sets[0].adam_v.data);
+    flattenTensors(this.layout, state.ema, this.sets[0].ema.data);
+    this.stepCount = state.step;
+    this.hyper = session.bind(new Float32Array(HYPER_SIZE), [HYPER_SIZE]);
+    this.stats = session.bind(new Float32Array(2), [2]);
+  }
+
+  step(x0: Batch, key: Key): StepReport {
+    if (this.session === undefined) throw new Error('trainer used after dispose()');
+    if (x0.dim !== this.cfg.dim) throw new RangeError(`training data has dimension ${x0.dim}, the network expects ${this.cfg.dim}`);
+    if (x0.n < 1) throw new RangeError('training batch is empty');
+    return this.stepPrepared(prepareBatch(this.train, this.coef, x0, key));
+  }
+
+  private batchBuffers(n: number): BatchBuffers {
+    const session = this.session!;
+    if (this.batch?.n !== n) {
+      const d = this.cfg.dim;
+      this.batch = {
+        n,
+        xt: session.bind(new Float32Array(n * d), [n, d]), t: session.bind(new Float32Array(n), [n, 1]),
+        target: session.bind(new Float32Array(n * d), [n, d]), w: session.bind(new Float32Array(n), [n, 1]),
+      };
+    }
+    return this.batch;
+  }
+
+  stepPrepared(b: PreparedBatch): StepReport {
+    const session = this.session;
+    if (session === undefined) throw new Error('trainer used after dispose()');
+    if (b.dim !== this.cfg.dim) throw new RangeError(`training batch has dimension ${b.dim}, the network expects ${this.cfg.dim}`);
+    if (b.n < 1) throw new RangeError('training batch is empty');
+    const k = this.stepCount;
+    const lr = learningRate(this.train, k);
+    const { c1, c2 } = adamBiasCorrections(this.train.adam, k + 1);
+    // The decay rounded to float32 first, so that 1 - d is the float32 `1 - d` of the jax-js step.
+    const d = Math.fround(emaDecayAt(this.train.emaDecay, k));
+    const nd = b.n * b.dim;
+    this.hyper.data.set([lr, c1, c2, d, 1 - d, 1 / nd, 2 / nd]);
+    const bb = this.batchBuffers(b.n);
+    bb.xt.data.set(b.xt);
+    bb.t.data.set(b.t);
+    bb.target.data.set(b.target);
+    bb.w.data.set(b.w);
+    const from = this.sets[this.cur];
+    const to = this.sets[1 - this.cur];
+    session.runBound(
+      { ...from, xt: bb.xt, t: bb.t, target: bb.target, w: bb.w, hyper: this.hyper },
+      { params_out: to.params, adam_m_out: to.adam_m, adam_v_out: to.adam_v, ema_out: to.ema, stats: this.stats },
+    );
+    const loss = this.stats.data[0];
+    const gradNorm = this.stats.data[1];
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      const reason = !Number.isFinite(loss) ? `non-finite loss (${loss})` : `non-finite gradient norm (${gradNorm})`;
+      return { step: k, loss, gradNorm, lr, skipped: true, reason: `${reason}: update not applied, last good state kept` };
+    }
+    this.cur = 1 - this.cur;
+    this.stepCount = k + 1;
+    return { step: k + 1, loss, gradNorm, lr, skipped: false };
+  }
+
+  snapshot(): TrainState {
+    if (this.session === undefined) throw new Error('trainer used after dispose()');
+    const s = this.sets[this.cur];
+    const read = (t: OrtBoundTensor): Tensors => unflattenTensors(this.layout, t.data);
+    return { step: this.stepCount, params: read(s.params), ema: read(s.ema), adamM: read(s.adam_m), adamV: read(s.adam_v) };
+  }
+
+  dispose(): void {
+    this.session?.dispose();
+    this.session = undefined;
+  }
+}
+
+/**
+ * An onnxruntime trainer for an MLP `net` continuing from `state` (checked as `createTrainer`
+ * checks it). Throws when onnxruntime-node is not installed or `net` is not an MLP; the engine
+ * choice with its fallback is `createTrainer(..., { engine })` in `train.ts`.
+ */
+export function createOrtTrainer(net: NetworkSpec, train: TrainConfig, state: TrainState, opts: OrtTrainerOptions = {}): OrtTrainer {
+  const arch = checkTrainerInputs(net, train, state);
+  if (arch.config.kind !== 'mlp') throw new RangeError(`the onnxruntime training step covers the MLP; this network is ${arch.describe()}`);
+  const { kind: _kind, ...mlp } = arch.config;
+  return new OrtTrainer(mlp, train, state, opts);
+}
+
+/**
+ * For `createTrainer`: the onnxruntime trainer when the runtime loads, else undefined (the caller
+ * falls back to jax-js). 'auto' warns once per process, as the sampling path does
+ * (`loadOnnxRuntime`); 'onnxruntime' throws instead.
+ */
+export function ortTrainerOrUndefined(
+  net: NetworkSpec, train: TrainConfig, state: TrainState, engine: 'auto' | 'onnxruntime', threads?: number,
+): OrtTrainer | undefined {
+  if (loadOnnxRuntime({ quiet: engine === 'onnxruntime' }) === undefined) {
+    if (engine === 'onnxruntime') {
+      throw new Error(`onnxruntime-node is not available (${onnxRuntimeLoadError() ?? 'unknown reason'}); install it (ONNXRUNTIME_NODE_INSTALL=skip npm install) or use the jax engine`);
+    }
+    return undefined;
+  }
+  return createOrtTrainer(net, train, state, threads !== undefined ? { threads } : {});
+}
