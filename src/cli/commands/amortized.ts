@@ -379,7 +379,7 @@ export function registerAmortized(program: Command): void {
     .option('--particles <P>', 'AIS particles (HMC chains, iDEM samples) per noisy point [preset]', parsePositiveInt)
     .option('--bridges <K>', 'AIS annealing steps [preset]', parsePositiveInt)
     .option('--reference-scale <s>', 'rough scale of the target: the AIS base (HMC start) becomes the likelihood times N(0, s^2 I) instead of the bare likelihood [preset]', parsePositiveNumber)
-    .option('--no-reference-pilot', "AIS base: the paper's bare likelihood instead of the likelihood times a Gaussian matched to the target by a 2-second SMC pilot (the default's; not in --preset paper or DW-4)")
+    .option('--no-reference-pilot', "the paper's start: buffer from the untrained model and AIS base the bare likelihood, instead of a 2-second SMC pilot on the target seeding the buffer and shaping the base with a Gaussian matched to it (the default, also for DW-4; --preset paper has none)")
     .option('--estimate <kind>', "AIS estimate: resample (one particle + MALA, the paper's) or mean (weighted mean)", choiceParser(['resample', 'mean']))
     .option('--weighting <w>', `loss weight w(t): ${AMORTIZED_WEIGHTINGS.join(', ')} [preset]`, choiceParser(AMORTIZED_WEIGHTINGS))
     .option('--parametrisation <kind>', 'network output: noise or mean [preset]', choiceParser(['noise', 'mean']))
