@@ -1,6 +1,6 @@
 /**
  * Speed of one training step (issue 3, item 6): this project's step (forward, backward, global
- * clipping, Adam, EMA and the NaN guard in one compiled jax-js program; the times, noise and
+ * clipping, Adam, EMA and the NaN guard in one compiled program per engine; the times, noise and
  * schedule values drawn in TS) against the same network and step in PyTorch
  * (`bench/reference/train_step.py`), for batch 64 and 1024, side by side with the ratio.
  *
@@ -12,10 +12,13 @@
  * see DESIGN.md: Debian's torch otherwise links the slow reference BLAS), once with 1 thread and
  * once with 2 (`torch.set_num_threads` and OMP_NUM_THREADS). Without it one line says that the
  * reference is skipped and why (install: `apt-get install -y python3-torch libopenblas0-openmp`).
- * This project's step is single-threaded (jax-js' wasm worker pool is asynchronous, and the
- * trainer's `step()` is synchronous). Every figure is the best of 5 repetitions, because other
- * work on a 2-core machine makes single timings noisy; the load average is recorded with them.
- * A benchmark, not a test: the numbers depend on the machine.
+ * This project's step runs on two engines: jax-js (one compiled wasm program, single-threaded:
+ * jax-js' wasm worker pool is asynchronous, and the trainer's `step()` is synchronous) and
+ * onnxruntime-node (the step as one hand-written ONNX graph, `models/onnx-train-step.ts`), with 1
+ * and 2 intra-op threads; the onnxruntime rows are left out, with a note, when the package is not
+ * installed. Every figure is the best of 5 repetitions, because other work on a 2-core machine
+ * makes single timings noisy; the load average is recorded with them. Ratios are against
+ * PyTorch with 1 thread (and 2). A benchmark, not a test: the numbers depend on the machine.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -23,8 +26,9 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { foldIn, keyFromSeed, normalBatch } from '../core/key.js';
+import { onnxRuntimeAvailable } from '../core/onnx-runtime.js';
 import { defaultMlpConfig } from '../models/mlp.js';
-import { createTrainer, defaultTrainConfig, initTrainState } from '../models/train.js';
+import { createTrainer, defaultTrainConfig, initTrainState, type TrainEngine } from '../models/train.js';
 
 const BATCHES = [64, 1024];
 const OPENBLAS = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
@@ -35,11 +39,26 @@ interface RefResult {
   ms_per_step: number;
 }
 
+/** One of this project's engines as timed here. */
+interface OurEngine {
+  key: string;
+  label: string;
+  engine: TrainEngine;
+  threads: number;
+}
+
+const OUR_ENGINES: OurEngine[] = [
+  { key: 'jax', label: 'jax-js wasm, 1 thread', engine: 'jax', threads: 1 },
+  { key: 'ort1', label: 'onnxruntime, 1 thread', engine: 'onnxruntime', threads: 1 },
+  { key: 'ort2', label: 'onnxruntime, 2 threads', engine: 'onnxruntime', threads: 2 },
+];
+
 /** Best-of-5 milliseconds per step of this project's trainer at batch `b`. */
-async function timeOurs(b: number, steps: number): Promise<number> {
+async function timeOurs(e: OurEngine, b: number, steps: number): Promise<number> {
   const mlp = defaultMlpConfig(2);
   const cfg = { ...defaultTrainConfig(), batch: b };
-  const tr = await createTrainer(mlp, cfg, initTrainState(keyFromSeed(0), mlp, cfg));
+  const tr = await createTrainer(mlp, cfg, initTrainState(keyFromSeed(0), mlp, cfg), { engine: e.engine, threads: e.threads });
+  if ((tr.engine ?? 'jax') !== e.engine) throw new Error(`asked for the ${e.engine} trainer, got ${tr.engine ?? 'jax'}`);
   const x0 = normalBatch(keyFromSeed(1), b, 2);
   const noise = keyFromSeed(2);
   let k = 0;
@@ -95,40 +114,60 @@ function fmt(v: number | undefined, digits = 2): string {
 async function main(): Promise<void> {
   const stepsArg = process.argv.indexOf('--steps');
   const steps = stepsArg > 0 ? Number(process.argv[stepsArg + 1]) : 200;
+  const hasOrt = onnxRuntimeAvailable();
+  const engines = OUR_ENGINES.filter((e) => e.engine === 'jax' || hasOrt);
   const load0 = loadavg();
-  const ours: Record<number, number> = {};
-  for (const b of BATCHES) ours[b] = await timeOurs(b, b <= 256 ? steps : Math.max(50, Math.floor(steps / 4)));
+  // ours[engine key][batch]
+  const ours: Record<string, Record<number, number>> = {};
+  for (const e of engines) {
+    ours[e.key] = {};
+    for (const b of BATCHES) ours[e.key][b] = await timeOurs(e, b, b <= 256 ? steps : Math.max(50, Math.floor(steps / 4)));
+  }
   const ref = runReference(steps);
   const load1 = loadavg();
 
   const refAt = (threads: number, b: number): number | undefined =>
     'results' in ref ? ref.results.find((r) => r.threads === threads && r.batch === b)?.ms_per_step : undefined;
-  console.log('train step, MLP 3x128 SiLU, dim 2 (ms per step, best of 5; lower is better)');
-  console.log('batch | tweedie (jax-js wasm, 1 thread) | PyTorch 1 thread | ratio | PyTorch 2 threads | ratio');
+  const ratio = (a: number | undefined, p: number | undefined): number | null =>
+    a !== undefined && p !== undefined && p > 0 ? Number((a / p).toFixed(3)) : null;
+  console.log('train step, MLP 3x128 SiLU, dim 2 (ms per step, best of 5; lower is better; ratio = ours / PyTorch)');
+  console.log('batch | engine                  |    ms | PyTorch 1 thread | ratio | PyTorch 2 threads | ratio');
   const rows = BATCHES.map((b) => {
     const p1 = refAt(1, b);
     const p2 = refAt(2, b);
-    const row = {
+    for (const e of engines) {
+      const v = ours[e.key][b];
+      console.log(
+        `${String(b).padStart(5)} | ${e.label.padEnd(23)} | ${fmt(v).padStart(5)} | ${fmt(p1).padStart(16)} | ${fmt(ratio(v, p1) ?? undefined).padStart(5)} | ` +
+          `${fmt(p2).padStart(17)} | ${fmt(ratio(v, p2) ?? undefined).padStart(5)}`,
+      );
+    }
+    const o1 = ours.ort1?.[b];
+    const o2 = ours.ort2?.[b];
+    return {
       batch: b,
-      tweedie_ms: Number(ours[b].toFixed(4)),
+      // jax-js (the key names of the earlier results, kept)
+      tweedie_ms: Number(ours.jax[b].toFixed(4)),
       pytorch_1thread_ms: p1 ?? null,
-      ratio_vs_1thread: p1 ? Number((ours[b] / p1).toFixed(3)) : null,
+      ratio_vs_1thread: ratio(ours.jax[b], p1),
       pytorch_2threads_ms: p2 ?? null,
-      ratio_vs_2threads: p2 ? Number((ours[b] / p2).toFixed(3)) : null,
+      ratio_vs_2threads: ratio(ours.jax[b], p2),
+      onnxruntime_1thread_ms: o1 !== undefined ? Number(o1.toFixed(4)) : null,
+      onnxruntime_1thread_ratio_vs_1thread: ratio(o1, p1),
+      onnxruntime_2threads_ms: o2 !== undefined ? Number(o2.toFixed(4)) : null,
+      onnxruntime_2threads_ratio_vs_1thread: ratio(o2, p1),
+      onnxruntime_2threads_ratio_vs_2threads: ratio(o2, p2),
     };
-    console.log(
-      `${String(b).padStart(5)} | ${fmt(ours[b]).padStart(31)} | ${fmt(p1).padStart(16)} | ${fmt(row.ratio_vs_1thread ?? undefined).padStart(5)} | ` +
-        `${fmt(p2).padStart(17)} | ${fmt(row.ratio_vs_2threads ?? undefined).padStart(5)}`,
-    );
-    return row;
   });
+  if (!hasOrt) console.log('onnxruntime rows skipped: onnxruntime-node is not installed (ONNXRUNTIME_NODE_INSTALL=skip npm install)');
   if ('skipped' in ref) console.log(`PyTorch reference skipped: ${ref.skipped}`);
   console.log(`load average ${load0.map((v) => v.toFixed(2)).join(' ')} before, ${load1.map((v) => v.toFixed(2)).join(' ')} after`);
   // Other work on the machine: single-threaded figures stay usable (best of 5), but a 2-thread
-  // OpenMP run then competes with it and its threads spin-wait, so that figure is not meaningful.
+  // run (OpenMP or onnxruntime's pool) then competes with it and its threads spin-wait, so those
+  // figures are not meaningful.
   const busy = Math.max(load0[0], load1[0]) > cpus().length - 1;
   const warning = busy
-    ? `machine busy (load average above ${cpus().length - 1} on ${cpus().length} cores): the 2-thread PyTorch figures are not meaningful; compare against 1 thread`
+    ? `machine busy (load average above ${cpus().length - 1} on ${cpus().length} cores): the 2-thread figures (PyTorch, onnxruntime) are not meaningful; compare 1 thread against 1 thread`
     : undefined;
   if (warning) console.log(`note: ${warning}`);
 
@@ -140,8 +179,14 @@ async function main(): Promise<void> {
     step: 'noise-parametrisation DSM loss on the VP SDE, backward, global-norm clipping, Adam, EMA, finite-loss guard',
     timing: 'best of 5 repetitions after 30 warm-up steps; ms per step',
     tweedie: {
-      engine: 'jax-js 0.1.25 wasm, single thread, float32', results: BATCHES.map((b) => ({ batch: b, ms_per_step: Number(ours[b].toFixed(4)) })),
-      // Peak resident memory of the whole Node process (V8, the wasm heap, the jax-js module graph).
+      engine: 'jax-js 0.1.25 wasm, single thread, float32', results: BATCHES.map((b) => ({ batch: b, ms_per_step: Number(ours.jax[b].toFixed(4)) })),
+      engines: engines.map((e) => ({
+        engine: e.engine, threads: e.threads, label: e.label,
+        results: BATCHES.map((b) => ({ batch: b, ms_per_step: Number(ours[e.key][b].toFixed(4)) })),
+      })),
+      ...(hasOrt ? {} : { onnxruntime: 'skipped: onnxruntime-node is not installed' }),
+      // Peak resident memory of the whole Node process (V8, the wasm heap, the jax-js module
+      // graph, and onnxruntime when it ran).
       peak_rss_mb: Number((process.resourceUsage().maxRSS / 1024).toFixed(1)),
     },
     pytorch: 'skipped' in ref ? { skipped: ref.skipped } : { version: ref.torch, blas: ref.blas, results: ref.results, peak_rss_mb: ref.peak_rss_mb },

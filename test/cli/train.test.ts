@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fromRows } from '../../src/core/batch.js';
 import { writeNpy, readNpyBatch } from '../../src/io/npy.js';
+import { onnxRuntimeAvailable } from '../../src/core/onnx-runtime.js';
 import { encodeSafetensors, parseSafetensors, readSafetensors } from '../../src/io/safetensors.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -83,6 +84,27 @@ describe('tweedie train: checkpoints that resume exactly', () => {
     const few = tweedie('sample', '--model', 'straight', '--n', '50', '--steps', '20', '--sampler', 'ancestral', '--out', 'ms-few');
     expect(few.code).toBe(2);
     expect(few.stderr).toMatch(/needs steps >= 100/);
+  });
+});
+
+describe('tweedie train --engine', () => {
+  it('trains on onnxruntime by default (when installed) and on jax-js with --engine jax, to the same weights within float32 rounding', () => {
+    const tiny = ['train', '--data', '8gaussians', '--steps', '100', '--batch', '16', '--hidden', '16', '--depth', '2', '--eval-samples', '0', '--seed', '3', '--quiet'];
+    const auto = tweedie(...tiny, '--out', 'engine-auto');
+    const jax = tweedie(...tiny, '--out', 'engine-jax', '--engine', 'jax');
+    expect(auto.code, auto.stderr).toBe(0);
+    expect(jax.code, jax.stderr).toBe(0);
+    const cfgOf = (dir: string) => JSON.parse(readFileSync(join(work, dir, 'result.json'), 'utf8')).config;
+    expect(cfgOf('engine-auto').engine).toBe(onnxRuntimeAvailable() ? 'onnxruntime' : 'jax');
+    expect(cfgOf('engine-jax').engine).toBe('jax');
+    const a = readSafetensors(join(work, 'engine-auto/model.safetensors')).tensors;
+    const b = readSafetensors(join(work, 'engine-jax/model.safetensors')).tensors;
+    for (const name of Object.keys(b)) {
+      let d = 0;
+      for (let i = 0; i < b[name].data.length; i++) d = Math.max(d, Math.abs(a[name].data[i] - b[name].data[i]));
+      expect(d, name).toBeLessThan(1e-4); // 100 steps at lr <= 3e-3: a coordinate moves up to ~0.3
+    }
+    expect(tweedie(...tiny, '--out', 'engine-bad', '--engine', 'cuda').code).toBe(2);
   });
 });
 

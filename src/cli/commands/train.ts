@@ -5,7 +5,8 @@
  *
  * Keys: `[init, data, noise, eval] = split(key(seed), 4)`; step k uses `foldIn(data, k)` for its
  * minibatch and `foldIn(noise, k)` for its times and noise, so a resumed run repeats exactly
- * what an uninterrupted one does.
+ * what an uninterrupted one does (on the same `--engine`: onnxruntime and jax-js agree to float32
+ * rounding, not bit for bit).
  */
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -16,7 +17,8 @@ import { writeNpy } from '../../io/npy.js';
 import { DATA_HELP, resolveTrainingData } from '../../io/training-data.js';
 import { defaultMlpConfig } from '../../models/mlp.js';
 import { TIME_SAMPLINGS, type TimeSampling, WEIGHTINGS } from '../../models/loss.js';
-import { type TrainConfig, createTrainer, defaultTrainConfig, initTrainState } from '../../models/train.js';
+import { onnxRuntimeAvailable, onnxRuntimeLoadError } from '../../core/onnx-runtime.js';
+import { type TrainConfig, type TrainEngineChoice, TRAIN_ENGINES, createTrainer, defaultTrainConfig, initTrainState } from '../../models/train.js';
 import { choiceParser, parseNonNegativeInt, parsePositiveInt, parsePositiveNumber, parseUnitInterval } from '../options.js';
 import { ensureOutDir, stopwatch, writeResult } from '../output.js';
 import { createProgress } from '../progress.js';
@@ -43,7 +45,18 @@ interface TrainOptions {
   out: string;
   resume: boolean;
   quiet: boolean;
+  engine: TrainEngineChoice;
+  ortThreads?: number;
 }
+
+/**
+ * `--engine` of the training step. 'auto' takes onnxruntime (the step as one ONNX graph,
+ * `models/onnx-train-step.ts`: 3-4x faster than jax-js at batch 64-1024, see
+ * bench/results/train-step.json) when onnxruntime-node is installed, else jax-js. The two agree to
+ * float32 rounding, not bit for bit: a run resumed under another engine continues from the same
+ * state but is no longer identical to an uninterrupted one.
+ */
+const TRAIN_ENGINE_HELP = 'engine of the training step: auto (onnxruntime-node when installed, else jax-js), onnxruntime, jax [auto]';
 
 export function registerTrain(program: Command): void {
   const d = defaultTrainConfig();
@@ -69,6 +82,8 @@ export function registerTrain(program: Command): void {
     .option('--out <DIR>', 'output folder (checkpoint, model, samples, result.json)', 'runs/train')
     .option('--resume', 'continue the checkpoint in --out (its config wins; --steps may extend it)', false)
     .option('--quiet', 'no progress output', false)
+    .option('--engine <name>', TRAIN_ENGINE_HELP, choiceParser(TRAIN_ENGINES), 'auto')
+    .option('--ort-threads <N>', 'onnxruntime intra-op threads of the training step [1]', parsePositiveInt)
     .addHelpText('after', '\nExamples:\n  tweedie train --data 2spirals --out runs/spirals\n  tweedie train --data 2spirals --out runs/spirals --resume      # after an interruption\n  tweedie train --data digits --steps 20000 --out runs/digits\n')
     .action(async (opts: TrainOptions) => {
       const clock = stopwatch();
@@ -102,7 +117,11 @@ export function registerTrain(program: Command): void {
       const { network } = run.model;
       state ??= initTrainState(kInit, network, run.train);
       const dir = ensureOutDir(opts.out);
-      const trainer = await createTrainer(network, run.train, state);
+      if (opts.engine === 'onnxruntime' && !onnxRuntimeAvailable()) {
+        throw new InputError(`--engine onnxruntime: onnxruntime-node is not available (${onnxRuntimeLoadError() ?? 'unknown reason'}); install it (ONNXRUNTIME_NODE_INSTALL=skip npm install) or use --engine jax`);
+      }
+      const trainer = await createTrainer(network, run.train, state, { engine: opts.engine, ...(opts.ortThreads !== undefined ? { threads: opts.ortThreads } : {}) });
+      const engine = trainer.engine ?? 'jax';
       const startStep = state.step;
       const progress = createProgress('train', run.steps, { quiet: opts.quiet });
       const history: { step: number; loss: number; lr: number }[] = [];
@@ -139,7 +158,7 @@ export function registerTrain(program: Command): void {
       writeResult(dir, {
         command: 'train',
         seed: run.seed,
-        config: { ...run, resumedFrom: opts.resume ? startStep : null, sampler: opts.sampler, sampleSteps: opts.sampleSteps, evalSamples: opts.evalSamples, protocol: report?.protocol },
+        config: { ...run, resumedFrom: opts.resume ? startStep : null, engine, ...(engine === 'onnxruntime' ? { ortThreads: opts.ortThreads ?? 1 } : {}), sampler: opts.sampler, sampleSteps: opts.sampleSteps, evalSamples: opts.evalSamples, protocol: report?.protocol },
         metrics: { finalLoss: lossAvg, skippedSteps: skipped.length, ...(report?.metrics ?? {}) },
         floor: report?.floor,
         outputs: { checkpoint: 'checkpoint.safetensors', model: 'model.safetensors', config: 'config.json', ...(report ? { samples: 'samples.npy', plot: report.plots[0] ?? '' } : {}) },
