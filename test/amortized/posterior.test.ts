@@ -210,6 +210,7 @@ describe('posterior means against the exact GMM posterior mean', () => {
     const copies = 40;
     const p = { ...repeated(xt, alpha, sigma, copies), reference: { mean: Float64Array.of(0.5, 1), scale: Float64Array.of(4, 2.5) } };
     const exact = g.posteriorMean(makeBatch(1, 2, xt), alpha, sigma).data;
+    // Over 20 keys: z from -1.7 to 2.5 (mean 0.4: the O(1/ESS) self-normalisation bias).
     const est = aisPosteriorMean(keyFromSeed(9), prior, p, { ...paperAisOptions(), particles: 1000, stepSize: 0.3, estimate: 'mean' });
     const { mean, se } = meanAndSe(est.x0);
     for (let j = 0; j < 2; j++) expect(Math.abs(mean[j] - exact[j]) / se[j]).toBeLessThan(Z);
