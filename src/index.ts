@@ -31,3 +31,5 @@ export { readOnnxScoreNetwork, loadOnnxPredictor, loadOnnxScoreModel, readOnnxGr
 export { checkOnnxSidecar, parseOnnxSidecar, sidecarPath, type OnnxSidecar, type OnnxSchedule, type TimeForm } from './io/onnx-sidecar.js';
 export { onnxPredictor, onnxScoreModel, ONNX_BACKENDS, type OnnxBackend, type OnnxPredictor, type OnnxPredictorOptions, type OnnxNetworkSpec } from './models/onnx-predictor.js';
 export { onnxRuntimeAvailable } from './core/onnx-runtime.js';
+// The MLP's training step as one ONNX graph on onnxruntime (also `createTrainer(..., { engine })`).
+export { createOrtTrainer, mlpTrainStepOnnxBytes, OrtTrainer, type OrtTrainerOptions } from './models/onnx-train-step.js';
