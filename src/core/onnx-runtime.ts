@@ -85,9 +85,10 @@ export interface OrtSession {
   bind(data: Float32Array, dims: readonly number[]): OrtBoundTensor;
   /**
    * Run with bound feeds and write each named output into its bound tensor (onnxruntime's
-   * pre-allocated outputs: the `fetches` values of `run`), so that nothing is copied on the JS
-   * side either way. For loops that call one graph many times with the same buffers (the
-   * training step keeps its state in two such sets and alternates between them).
+   * pre-allocated outputs: the `fetches` values of `run`), so that our side copies nothing either
+   * way (the 1.30 binding still returns a copy of each output, which is dropped). For loops that
+   * call one graph many times with the same buffers (the training step keeps its state in two
+   * such sets and alternates between them).
    */
   runBound(feeds: Record<string, OrtBoundTensor>, outputs: Record<string, OrtBoundTensor>): void;
   dispose(): void;

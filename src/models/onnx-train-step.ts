@@ -7,7 +7,11 @@
  * Why: the jax-js step is bound by ~58 kernel launches at batch 64 and by jax-js's wasm matmul at
  * batch 1024 (README, "Speed against references"); onnxruntime has MLAS GEMMs and a few
  * microseconds per op, but no training API in the inference package. The gradient of this
- * network is short enough to write out, so the whole step becomes one inference graph.
+ * network is short enough to write out, so the whole step becomes one inference graph (77
+ * nodes for the default 3 x 128). Measured on the default network, 1 thread: batch 64 ~0.45 ms
+ * per run, of which ~0.27 ms is the optimiser part (18 elementwise passes over the 37,762
+ * parameters and the four state outputs), independent of the batch; batch 1024 ~2.5 ms, about
+ * 55% of it in the eight GEMMs.
  *
  * Graph (PyTorch layout throughout, weights `W_l` `[out, in]`; `n` symbolic):
  *
@@ -37,14 +41,15 @@
  *
  * Flat layout: the parameter tensors in spec order (`layers.0.weight`, `layers.0.bias`, ...),
  * each in PyTorch layout, laid end to end; one vector per state part, so that the optimiser is
- * ~17 elementwise ops over one vector rather than ~17 per tensor, and a snapshot is plain slices.
+ * 18 elementwise ops over one vector rather than 18 per tensor, and a snapshot is plain slices.
  *
  * State between steps: two sets of float32 buffers bound as onnxruntime tensors; each step reads
- * one set and writes the other through pre-allocated outputs (`OrtSession.runBound`), so nothing
- * is copied in JavaScript. The NaN guard is that swap: when the loss or the gradient norm comes
- * back non-finite the written set is simply not adopted, the state stays exactly as it was and
- * the step is reported skipped — what the jax-js step's `where(isfinite(..), new, old)` does,
- * without four selects over the state in the graph.
+ * one set and writes the other through pre-allocated outputs (`OrtSession.runBound`), so our
+ * code copies nothing (onnxruntime-node 1.30 still hands back a copy of each output, ~11 us per
+ * state vector of the default network, measured). The NaN guard is that swap: when the loss or
+ * the gradient norm comes back non-finite the written set is simply not adopted, the state stays
+ * exactly as it was and the step is reported skipped — what the jax-js step's
+ * `where(isfinite(..), new, old)` does, without four selects over the state in the graph.
  */
 import { GraphProtoSchema, type NodeProto, type TensorProto } from 'onnx-buf';
 import { create } from '@bufbuild/protobuf';
