@@ -79,16 +79,23 @@ export function likelihoodBase(p: PosteriorProblems, particles: number, referenc
     if (!(ref.scale[j] > 0) || !Number.isFinite(ref.mean[j])) throw new RangeError(`reference prior, coordinate ${j}: need a finite mean and a positive scale, got ${ref.mean[j]}, ${ref.scale[j]}`);
   }
   const centre = new Float64Array(B * d);
-  const variance = new Float64Array(B * d);
+  const sd = new Float64Array(B * d);
+  const precision = new Float64Array(B * d);
+  // Per problem: log of the normalising constant, -d/2 log(2 pi) - 1/2 sum_j log v_j (once, not per row).
+  const logNorm = new Float64Array(B);
   for (let b = 0; b < B; b++) {
     const a = p.alpha[b];
     const s2 = p.sigma[b] * p.sigma[b];
+    let c = -0.5 * d * LOG_2PI;
     for (let j = 0; j < d; j++) {
       const r2 = ref.scale[j] * ref.scale[j];
       const v = 1 / ((a * a) / s2 + 1 / r2);
-      variance[b * d + j] = v;
+      sd[b * d + j] = Math.sqrt(v);
+      precision[b * d + j] = 1 / v;
       centre[b * d + j] = v * ((a * p.xt.data[b * d + j]) / s2 + ref.mean[j] / r2);
+      c -= 0.5 * Math.log(v);
     }
+    logNorm[b] = c;
   }
   const rows = B * particles;
   const check = (n: number): void => {
@@ -100,7 +107,7 @@ export function likelihoodBase(p: PosteriorProblems, particles: number, referenc
       const z = normal(key, n * d);
       for (let r = 0; r < n; r++) {
         const b = (r / particles) | 0;
-        for (let j = 0; j < d; j++) z[r * d + j] = centre[b * d + j] + Math.sqrt(variance[b * d + j]) * z[r * d + j];
+        for (let j = 0; j < d; j++) z[r * d + j] = centre[b * d + j] + sd[b * d + j] * z[r * d + j];
       }
       return makeBatch(n, d, z);
     },
@@ -110,14 +117,14 @@ export function likelihoodBase(p: PosteriorProblems, particles: number, referenc
       const grad = makeBatch(x.n, d);
       for (let r = 0; r < x.n; r++) {
         const b = (r / particles) | 0;
-        let q = -0.5 * d * LOG_2PI;
+        let q = 0;
         for (let j = 0; j < d; j++) {
-          const v = variance[b * d + j];
+          const pr = precision[b * d + j];
           const u = x.data[r * d + j] - centre[b * d + j];
-          q -= 0.5 * ((u * u) / v + Math.log(v));
-          grad.data[r * d + j] = -u / v;
+          q += u * u * pr;
+          grad.data[r * d + j] = -u * pr;
         }
-        value[r] = q;
+        value[r] = logNorm[b] - 0.5 * q;
       }
       return { value, grad };
     },
