@@ -227,6 +227,16 @@ describe('posterior means against the exact GMM posterior mean', () => {
     for (let j = 0; j < 2; j++) expect(Math.abs(mean[j] - exact[j]) / se[j]).toBeLessThan(Z);
     expect(est.targetEvaluations).toBe(copies * 4 * (1 + 30 * 5));
   });
+
+  it('HMC chains started from the base under a diagonal reference carried by the problems: still the posterior mean', () => {
+    const { xt, alpha, sigma } = cases[1];
+    const copies = 200;
+    const p = { ...repeated(xt, alpha, sigma, copies), reference: { mean: Float64Array.of(1, 0), scale: Float64Array.of(3, 2) } };
+    const exact = g.posteriorMean(makeBatch(1, 2, xt), alpha, sigma).data;
+    const est = hmcPosteriorMean(keyFromSeed(15), prior, p, { chains: 4, iterations: 30, leapfrogSteps: 5, stepSize: 0.1 });
+    const { mean, se } = meanAndSe(est.x0);
+    for (let j = 0; j < 2; j++) expect(Math.abs(mean[j] - exact[j]) / se[j]).toBeLessThan(Z);
+  });
 });
 
 describe('chunked posterior means', () => {
