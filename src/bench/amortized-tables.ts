@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { foldIn, keyFromSeed } from '../core/key.js';
 import { runMcmcBaseline, runSmcBaseline } from '../baselines/mcmc.js';
 import { amortizedProblem, judgeSamples, referenceKeys } from '../cli/amortized-problem.js';
+import { removeCentreOfMass } from '../targets/dw4.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const CLI = join(ROOT, 'dist/cli/main.js');
@@ -98,9 +99,12 @@ async function sampler(target: string, method: 'mcmc' | 'smc', seed: number, bud
   // A broad start: GMM-40's means lie in [-40, 40]^2; DW-4's interatomic distances are ~4.
   const initScale = target.startsWith('gmm40') ? 40 : 2;
   const gradientBudget = Math.min(budget, mcmcCap);
-  const samples = method === 'mcmc'
+  const raw = method === 'mcmc'
     ? runMcmcBaseline(key, problem.target, { n, kernel: 'hmc', gradientBudget, stepSize: 0.5, initScale, adapt: true }).samples
     : runSmcBaseline(key, problem.target, { n, kernel: 'hmc', gradientBudget, stepSize: 0.5, initScale, adapt: true }).samples;
+  // DW-4 is judged in centre-of-mass-free coordinates (the references are; SPEC §3): its density
+  // is flat along translations, so SMC's resampled particles drift there (mean L1 error ~4 before).
+  const samples = target === 'dw4' ? removeCentreOfMass(raw, 4, 2) : raw;
   const j = judgeSamples(keys.refs, problem, samples)!;
   return { target, method, seed, metrics: j.metrics, floor: j.floor, seconds: (Date.now() - t0) / 1000, targetEvaluations: gradientBudget, notes: [`budget: ${gradientBudget} target gradients (our AIS run used ${budget})`] };
 }
