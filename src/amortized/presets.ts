@@ -7,6 +7,7 @@ import { IDEM_PRESETS } from '../baselines/idem.js';
 import { VE_PRESETS } from '../diffusion/ve.js';
 import { VPSDE } from '../diffusion/vp.js';
 import { defaultEgnnConfig } from '../models/egnn.js';
+import { defaultMlpConfig } from '../models/mlp.js';
 import { defaultReferencePilot } from './reference.js';
 import { paperAmortizedConfig, type AmortizedConfig } from './train.js';
 
@@ -47,7 +48,8 @@ function vpReferencePilot(c: AmortizedConfig): AmortizedConfig['referencePilot']
  * parametrisation with weight `sigma_t^2`, and iDEM's own settings for GMM-40 and DW-4
  * (`configs/experiment/{gmm,dw4}_idem.yaml` of jarridrb/DEM, in this project's coordinates:
  * see `diffusion/ve.ts` and `baselines/idem.ts`): batch 512, 1000 new samples per epoch from
- * 1000 Euler–Maruyama steps, buffer 10,000, Adam 5e-4. Same network as ours (MLP 3 x 128).
+ * 1000 Euler–Maruyama steps, buffer 10,000, Adam 5e-4. Same network as ours (MLP 3 x 128), on
+ * GMM-40 in iDEM's coordinates (data / 50).
  */
 export function idemAmortizedConfig(dim: number, target: string): AmortizedConfig {
   const c = paperAmortizedConfig(dim);
@@ -59,8 +61,14 @@ export function idemAmortizedConfig(dim: number, target: string): AmortizedConfi
   c.batch = 512;
   c.lr = 5e-4;
   c.buffer = { capacity: 10_000, refresh: 1000, sampleSteps: 1000 };
+  // iDEM's network works on GMM-40 data divided by 50 and outputs scores there (see
+  // `MlpConfig.inputScale`): the same function of the data as DEM's network, with its init.
+  if (!particle) c.network = { ...defaultMlpConfig(dim), inputScale: GMM40_IDEM_SCALE, outputScale: 1 / GMM40_IDEM_SCALE };
   return c;
 }
+
+/** iDEM's GMM-40 coordinates: data divided by 50 (jarridrb/DEM `configs/energy/gmm.yaml`, `data_normalization_factor`). */
+const GMM40_IDEM_SCALE = 50;
 
 /**
  * DW-4 (the paper's Appendix C setting, scaled to 2 cores where stated): EGNN 3 x 128, mean

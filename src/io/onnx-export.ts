@@ -26,7 +26,7 @@ import { floatTensor, floatValue, int64Tensor, modelProtoBytes, node } from '../
 import type { NetworkConfig } from '../models/architecture.js';
 import { checkEgnnConfig, egnnDim, egnnTensorSpecs, type EgnnConfig } from '../models/egnn.js';
 import { embeddingFrequencies } from '../models/embedding.js';
-import { checkMlpConfig, mlpTensorSpecs, type MlpConfig } from '../models/mlp.js';
+import { checkMlpConfig, mlpScales, mlpTensorSpecs, type MlpConfig } from '../models/mlp.js';
 import { onnxPredictor, type OnnxNetworkSpec, type OnnxPredictor, type OnnxPredictorOptions } from '../models/onnx-predictor.js';
 import { checkTensors, type Tensors } from '../models/tensors.js';
 import { writeFileAtomic } from './atomic.js';
@@ -54,22 +54,29 @@ export function mlpOnnxBytes(cfg: MlpConfig, params: Tensors, metadata: Record<s
   const initializer: TensorProto[] = [floatTensor('time_embedding.freqs', [1, freqs.length], Float32Array.from(freqs))];
   for (const s of specs) initializer.push(floatTensor(s.name, s.shape, params[s.name].data));
 
+  // MlpConfig.inputScale / outputScale: the network in its own coordinates, two Muls.
+  const { input: inScale, output: outScale } = mlpScales(cfg);
+  if (inScale !== 1) initializer.push(floatTensor('input_scale', [1], Float32Array.of(1 / inScale)));
+  if (outScale !== 1) initializer.push(floatTensor('output_scale', [1], Float32Array.of(outScale)));
+  const xIn = inScale !== 1 ? 'x_scaled' : ONNX_INPUT_X;
   const nodes: NodeProto[] = [
+    ...(inScale !== 1 ? [node('Mul', [ONNX_INPUT_X, 'input_scale'], [xIn])] : []),
     node('Mul', [ONNX_INPUT_T, 'time_embedding.freqs'], ['phase']),
     node('Sin', ['phase'], ['emb_sin']),
     node('Cos', ['phase'], ['emb_cos']),
-    node('Concat', [ONNX_INPUT_X, 'emb_sin', 'emb_cos'], ['h0'], { axis: 1 }),
+    node('Concat', [xIn, 'emb_sin', 'emb_cos'], ['h0'], { axis: 1 }),
   ];
   let h = 'h0';
   for (let l = 0; l <= cfg.depth; l++) {
     const last = l === cfg.depth;
-    const z = last ? ONNX_OUTPUT : `z${l}`;
+    const z = last ? (outScale !== 1 ? 'out_unscaled' : ONNX_OUTPUT) : `z${l}`;
     nodes.push(node('Gemm', [h, `layers.${l}.weight`, `layers.${l}.bias`], [z], { transB: 1 }));
     if (!last) {
       nodes.push(node('Sigmoid', [z], [`sig${l}`]), node('Mul', [z, `sig${l}`], [`h${l + 1}`]));
       h = `h${l + 1}`;
     }
   }
+  if (outScale !== 1) nodes.push(node('Mul', ['out_unscaled', 'output_scale'], [ONNX_OUTPUT]));
   const graph = create(GraphProtoSchema, {
     name: 'tweedie_mlp',
     node: nodes,

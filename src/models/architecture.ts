@@ -20,7 +20,7 @@ import type { Key } from '../core/key.js';
 import { checkEgnnConfig, egnnApply, egnnBuffers, egnnDim, egnnTensorSpecs, initEgnn, type EgnnConfig } from './egnn.js';
 import { embeddingFrequencies } from './embedding.js';
 import { TIME_FREQS, toEngineWeights, type EngineWeights, type TensorSpec } from './layers.js';
-import { checkMlpConfig, initMlp, mlpApply, mlpTensorSpecs, type MlpConfig } from './mlp.js';
+import { checkMlpConfig, initMlp, mlpApply, mlpScales, mlpTensorSpecs, type MlpConfig } from './mlp.js';
 import type { Tensors } from './tensors.js';
 
 export type { EngineWeights, TensorSpec } from './layers.js';
@@ -90,7 +90,7 @@ function mlpArchitecture(cfg: { kind: 'mlp' } & MlpConfig): Architecture {
         w.push(p[`layers.${l}.weight`]);
         b.push(p[`layers.${l}.bias`]);
       }
-      return mlpApply({ w, b }, p[TIME_FREQS], x, t);
+      return mlpApply({ w, b }, p[TIME_FREQS], x, t, mlpScales(cfg));
     },
   };
 }

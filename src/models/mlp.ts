@@ -40,6 +40,16 @@ export interface MlpConfig {
   /** Size of the sinusoidal time embedding (even). */
   embDim: number;
   activation: 'silu';
+  /**
+   * The coordinates the network works in [1, 1]: it computes `outputScale f(x / inputScale, t)`.
+   * iDEM trains on GMM-40 data divided by 50 and regresses scores there (jarridrb/DEM,
+   * `configs/energy/gmm.yaml`); in data coordinates its network is this with inputScale 50 and
+   * outputScale 1/50 (`amortized/presets.ts`). Without it the untrained network's linear growth in
+   * x, times the VE drift `g^2 ~ 2 sigma_max^2 log r` of sigma_max = 50, sent the initial buffer to
+   * 1e11 in 3 of 6 keys (measured), and training never recovered.
+   */
+  inputScale?: number;
+  outputScale?: number;
 }
 
 /** 3 hidden layers x 128, SiLU, a 32-wide sinusoidal time embedding. */
@@ -56,6 +66,15 @@ export function checkMlpConfig(cfg: MlpConfig): void {
   posInt(cfg.depth, 'depth');
   embeddingFrequencies(cfg.embDim); // validates
   if (cfg.activation !== 'silu') throw new RangeError(`MLP activation must be 'silu', got '${String(cfg.activation)}'`);
+  for (const name of ['inputScale', 'outputScale'] as const) {
+    const v = cfg[name];
+    if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new RangeError(`MLP ${name} must be a finite number > 0 (or absent: 1), got ${v}`);
+  }
+}
+
+/** `inputScale` and `outputScale` of `cfg`, 1 when absent. */
+export function mlpScales(cfg: MlpConfig): { input: number; output: number } {
+  return { input: cfg.inputScale ?? 1, output: cfg.outputScale ?? 1 };
 }
 
 /** `[fan_in, fan_out]` of linear layer l = 0..depth. */
@@ -144,8 +163,11 @@ const SMALL_DIM = 4;
  * `t` is `[n, 1]` (or `[1, 1]`: one time for all rows, broadcast), `freqs` is
  * `frequencyArray(cfg)`; returns `[n, dim]`. Non-consuming.
  */
-export function mlpApply(p: EngineParams, freqs: JaxArray, x: JaxArray, t: JaxArray): JaxArray {
-  const dim = x.shape[1];
+export function mlpApply(p: EngineParams, freqs: JaxArray, xData: JaxArray, t: JaxArray, scales = { input: 1, output: 1 }): JaxArray {
+  const dim = xData.shape[1];
+  // In the network's own coordinates (MlpConfig.inputScale); x is consumed only where it was
+  // before (the matmul path), so callers may keep using it on the small-dimension path.
+  const x = scales.input === 1 ? xData : np.multiply(dim <= SMALL_DIM ? xData.ref : xData, 1 / scales.input);
   const inW = p.w[0].shape[0];
   const phase = np.multiply(t, freqs); // [n, half]
   const emb = np.concatenate([np.sin(phase), np.cos(phase)], -1); // [n, embDim]
@@ -164,7 +186,8 @@ export function mlpApply(p: EngineParams, freqs: JaxArray, x: JaxArray, t: JaxAr
   let h = silu(z);
   const L = p.w.length - 1;
   for (let l = 1; l < L; l++) h = silu(np.add(np.matmul(h, p.w[l]), p.b[l]));
-  return np.add(np.matmul(h, p.w[L]), p.b[L]);
+  const out = np.add(np.matmul(h, p.w[L]), p.b[L]);
+  return scales.output === 1 ? out : np.multiply(out, scales.output);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -177,10 +200,11 @@ export function mlpForwardReference(cfg: MlpConfig, params: Tensors, x: Batch, t
   if (x.dim !== cfg.dim) throw new RangeError(`network expects dimension ${cfg.dim}, got ${x.dim}`);
   const freqs = embeddingFrequencies(cfg.embDim);
   const sizes = layerSizes(cfg);
+  const { input, output } = mlpScales(cfg);
   const out = new Float64Array(x.n * cfg.dim);
   for (let i = 0; i < x.n; i++) {
     let h = new Float64Array(cfg.dim + cfg.embDim);
-    for (let j = 0; j < cfg.dim; j++) h[j] = x.data[i * cfg.dim + j];
+    for (let j = 0; j < cfg.dim; j++) h[j] = x.data[i * cfg.dim + j] / input;
     embedTime(freqs, typeof t === 'number' ? t : t[i], h, cfg.dim);
     sizes.forEach(([fin, fout], l) => {
       const W = params[`layers.${l}.weight`].data;
@@ -193,7 +217,7 @@ export function mlpForwardReference(cfg: MlpConfig, params: Tensors, x: Batch, t
       }
       h = z;
     });
-    out.set(h, i * cfg.dim);
+    for (let j = 0; j < cfg.dim; j++) out[i * cfg.dim + j] = output * h[j];
   }
   return { n: x.n, dim: cfg.dim, data: out };
 }
@@ -217,7 +241,7 @@ export function networkPredictor(cfg: NetworkSpec, params: Tensors): NetworkPred
   const mlp = cfg as MlpConfig;
   checkMlpConfig(mlp);
   const p = { p: toEngineParams(mlp, params), freqs: frequencyArray(mlp) };
-  return compiledPredictor(mlp.dim, p, (pp, x, t) => mlpApply(pp.p, pp.freqs, x, t));
+  return compiledPredictor(mlp.dim, p, (pp, x, t) => mlpApply(pp.p, pp.freqs, x, t, mlpScales(mlp)));
 }
 
 /**

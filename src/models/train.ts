@@ -35,6 +35,7 @@ import {
   checkWeighting, diffusionCoefficients, prepareBatch, type DiffusionConfig, type PreparedBatch, type TimeSampling,
 } from './loss.js';
 import { learningRate } from './lr.js';
+import { mlpScales } from './mlp.js';
 import { architecture, engineBuffers, type Architecture, type EngineWeights, type NetworkSpec } from './architecture.js';
 import { fromEngineWeights, toEngineWeights, transposeData } from './layers.js';
 import { checkTensors, cloneTensors, zerosLike, type Tensors } from './tensors.js';
@@ -412,7 +413,10 @@ export async function createTrainer(net: NetworkSpec, train: TrainConfig, state:
   const engine = opts.engine ?? 'jax';
   if (!(TRAIN_ENGINES as readonly string[]).includes(engine)) throw new RangeError(`unknown training engine '${String(engine)}' (expected one of ${TRAIN_ENGINES.join(', ')})`);
   if (engine === 'onnxruntime' && arch.kind !== 'mlp') throw new RangeError(`the onnxruntime training step covers the MLP; this network is ${arch.describe()}`);
-  if (engine !== 'jax' && arch.kind === 'mlp') {
+  // The hand-written ONNX step has no input/output scaling (MlpConfig.inputScale): jax-js trains those.
+  const scaled = arch.config.kind === 'mlp' && (mlpScales(arch.config).input !== 1 || mlpScales(arch.config).output !== 1);
+  if (engine === 'onnxruntime' && scaled) throw new RangeError('the onnxruntime training step covers the MLP without inputScale/outputScale; use the jax engine for this network');
+  if (engine !== 'jax' && arch.kind === 'mlp' && !scaled) {
     // Loaded lazily: the ONNX graph builder and onnxruntime are not needed on the jax-js path.
     const { ortTrainerOrUndefined } = await import('./onnx-train-step.js');
     const tr = ortTrainerOrUndefined(arch.config, train, state, engine, opts.threads);

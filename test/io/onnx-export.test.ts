@@ -48,6 +48,7 @@ function worst(a: Batch, b: Batch): { ratio: number; abs: number } {
 const configs: [string, MlpConfig][] = [
   ['default 3 x 128, dim 2', { dim: 2, hidden: 128, depth: 3, embDim: 32, activation: 'silu' }],
   ['2 x 16, dim 5 (matmul first layer)', { dim: 5, hidden: 16, depth: 2, embDim: 8, activation: 'silu' }],
+  ['2 x 16, dim 2, inputScale 2, outputScale 0.5', { dim: 2, hidden: 16, depth: 2, embDim: 8, activation: 'silu', inputScale: 2, outputScale: 0.5 }],
 ];
 
 describe('ONNX export of the MLP', () => {

@@ -83,6 +83,31 @@ describe('compiled forward', () => {
     net.dispose();
   });
 
+  for (const dim of [3, 6]) {
+    it(`inputScale / outputScale: outputScale f(x / inputScale), compiled and reference agree (dim ${dim})`, () => {
+      const plain: MlpConfig = { ...small, dim };
+      const scaled: MlpConfig = { ...plain, inputScale: 50, outputScale: 0.02 };
+      const params = initMlp(keyFromSeed(14), plain);
+      const x = normalBatch(keyFromSeed(15), 25, dim);
+      for (let i = 0; i < x.data.length; i++) x.data[i] *= 40; // data coordinates: GMM-40's range
+      const t = uniform(keyFromSeed(16), 25, 0.001, 1);
+      const inside = mlpForwardReference(plain, params, makeBatch(x.n, dim, x.data.map((v) => v / 50)), t);
+      const want = mlpForwardReference(scaled, params, x, t);
+      for (let i = 0; i < want.data.length; i++) expect(want.data[i]).toBeCloseTo(0.02 * inside.data[i], 12);
+      const net = networkPredictor(scaled, params);
+      expect(maxRelErr(net.predict(x, t).data, want.data)).toBeLessThan(1e-3);
+      expect(maxRelErr(net.predict(x, 0.4).data, mlpForwardReference(scaled, params, x, 0.4).data)).toBeLessThan(1e-3);
+      net.dispose();
+    });
+  }
+
+  it('rejects scales that are not finite and positive', () => {
+    for (const bad of [0, -1, NaN, Infinity]) {
+      expect(() => mlpTensorSpecs({ ...small, inputScale: bad })).toThrow(/inputScale must be a finite number > 0/);
+      expect(() => mlpTensorSpecs({ ...small, outputScale: bad })).toThrow(/outputScale must be a finite number > 0/);
+    }
+  });
+
   it('any batch size: rows do not depend on padding or chunking', () => {
     expect([1, 8, 9, 256, 257, 2048].map(bucketSize)).toEqual([8, 8, 16, 256, 512, 2048]);
     const params = initMlp(keyFromSeed(1), small);

@@ -72,6 +72,40 @@ describe('loss gradient', () => {
     }
   });
 
+  for (const dim of [2, 6]) {
+    it(`matches finite differences with inputScale / outputScale (iDEM's coordinates; dim ${dim})`, () => {
+      const cfg = cfgWith({ parametrisation: 'score', weighting: 'sigma2', tMin: 0.05 });
+      const net: MlpConfig = { ...small, dim, inputScale: 50, outputScale: 0.02 };
+      const params = initMlp(keyFromSeed(27), net);
+      const x0 = normalBatch(keyFromSeed(28), 12, dim);
+      for (let i = 0; i < x0.data.length; i++) x0.data[i] *= 30;
+      const b = prepareBatch(cfg, diffusionCoefficients(cfg), x0, keyFromSeed(29));
+      const refLoss = (p: Tensors): number => lossReference(b, mlpForwardReference(net, p, { n: b.n, dim, data: b.xt }, b.t).data);
+      const { loss, grad } = lossAndGradient(net, params, b);
+      expect(Math.abs(loss - refLoss(params)) / refLoss(params)).toBeLessThan(1e-4);
+      let gscale = 0;
+      for (const t of Object.values(grad)) for (const v of t.data) gscale = Math.max(gscale, Math.abs(v));
+      for (const [name, i] of [['layers.0.weight', 0], ['layers.0.weight', 1], ['layers.0.bias', 3], ['layers.2.weight', 5]] as [string, number][]) {
+        const plus = structuredClone(params);
+        const minus = structuredClone(params);
+        plus[name].data[i] += 1e-3;
+        minus[name].data[i] -= 1e-3;
+        const fd = (refLoss(plus) - refLoss(minus)) / (plus[name].data[i] - minus[name].data[i]);
+        expect(Math.abs(grad[name].data[i] - fd), `${name}[${i}]`).toBeLessThan(2e-3 * Math.abs(fd) + 1e-3 * gscale);
+      }
+    });
+  }
+
+  it('a scaled MLP trains on jax-js: onnxruntime refuses it by name, auto falls back', async () => {
+    const net: MlpConfig = { ...small, inputScale: 50, outputScale: 0.02 };
+    const train = defaultTrainConfig();
+    const state = initTrainState(keyFromSeed(30), net, train);
+    await expect(createTrainer(net, train, state, { engine: 'onnxruntime' })).rejects.toThrow(/without inputScale\/outputScale; use the jax engine/);
+    const tr = await createTrainer(net, train, state, { engine: 'auto' });
+    expect(tr.engine ?? 'jax').toBe('jax');
+    tr.dispose?.();
+  });
+
   for (const parametrisation of ['noise', 'mean', 'score'] as const) {
     it(`matches central finite differences of the float64 reference loss ('${parametrisation}', likelihood weighting)`, () => {
       const cfg = cfgWith({ parametrisation, weighting: 'likelihood', tMin: 0.05 });
