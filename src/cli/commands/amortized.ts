@@ -164,11 +164,11 @@ async function trainAction(opts: TrainOptions): Promise<void> {
   const total = c.epochs * c.iterationsPerEpoch;
   const progress = createProgress('amortized train', total, { quiet: opts.quiet });
   let last = '';
-  const validate = (): void => {
+  const validate = async (): Promise<void> => {
     if (!validation) return;
     const snap = trainer.snapshot();
     const ema = snap.train.ema;
-    const s = trainer.sampleWith(foldIn(keys.validation, trainer.epoch), ema, validation.n);
+    const s = await trainer.sampleWith(foldIn(keys.validation, trainer.epoch), ema, validation.n);
     const rec: ValidationRecord = {
       epoch: trainer.epoch, iterations: trainer.epoch * c.iterationsPerEpoch, seconds: elapsed(), targetEvaluations: snap.targetEvaluations,
       w2: wasserstein(s, validation, 2),
@@ -212,7 +212,7 @@ async function trainAction(opts: TrainOptions): Promise<void> {
       }
       const done = trainer.epoch === c.epochs;
       const outOfTime = opts.minutes !== undefined && elapsed() >= opts.minutes * 60;
-      if (done || outOfTime || trainer.epoch % opts.validateEvery === 0) validate();
+      if (done || outOfTime || trainer.epoch % opts.validateEvery === 0) await validate();
       if (done || outOfTime || trainer.epoch % opts.checkpointEvery === 0) save();
       if (outOfTime && !done) {
         stoppedEarly = true;
@@ -229,7 +229,7 @@ async function trainAction(opts: TrainOptions): Promise<void> {
   const trainSeconds = elapsed();
   let judged = null;
   if (opts.evalN > 0) {
-    const samples = trainer.sampleWith(keys.evaluation, selected, opts.evalN);
+    const samples = await trainer.sampleWith(keys.evaluation, selected, opts.evalN);
     judged = await writeSamplesAndPlots(dir, problem, samples, keys.refs);
   }
   const epochs = trainer.epoch;
@@ -251,6 +251,7 @@ async function trainAction(opts: TrainOptions): Promise<void> {
       ...(trainer.reference
         ? [`reference pilot: SMC on the target (${c.referencePilot?.gradientBudget.toExponential(0)} gradient rows, counted in targetEvaluations) seeded the buffer and shaped the AIS base with N(mean, diag(scale^2)), mean [${fmt(trainer.reference.mean)}], scale [${fmt(trainer.reference.scale)}] (--no-reference-pilot for the paper's base)`]
         : []),
+      `model samples (buffer, validation, evaluation) drawn with the network on ${trainer.samplingEngine === 'onnxruntime' ? 'onnxruntime (exported in memory)' : 'jax-js'}; training steps on jax-js`,
       ...(stoppedEarly ? [`stopped at the --minutes ${opts.minutes} budget after ${epochs} of ${c.epochs} epochs (resume with --resume)`] : []),
     ],
   });
