@@ -13,35 +13,25 @@
  * parameters and the four state outputs), independent of the batch; batch 1024 ~2.5 ms, about
  * 55% of it in the eight GEMMs.
  *
- * Graph (PyTorch layout throughout, weights `W_l` `[out, in]`; `n` symbolic):
+ * Graph (PyTorch layout throughout, weights `W_l` `[out, in]`; `n` symbolic). The inputs, the
+ * loss, the optimiser and the outputs are shared with the EGNN's step (`onnx-step-graph.ts`);
+ * the network part is
  *
- *   inputs   params, adam_m, adam_v, ema  [P]   the state, each one flat vector (layout below)
- *            xt [n, d], t [n, 1], target [n, d], w [n, 1], hyper [7]
  *   forward  phase = t freqs;  h_0 = [xt, sin(phase), cos(phase)]
  *            z_l = h_l W_l^T + b_l;  s_l = sigmoid(z_l);  h_{l+1} = z_l s_l      (l < L)
  *            out = h_L W_L^T + b_L
- *   loss     r = out - target;  loss = (1/(n d)) sum_i w_i |r_i|^2
- *   backward (chain rule, row i of the batch; `.` elementwise)
- *            dloss/dout      = g_L     = (2/(n d)) w . r
+ *   backward (chain rule, row i of the batch; `.` elementwise; g_L = dloss/dout)
  *            dloss/dW_l      = g_l^T h_l          (z_l = h_l W_l^T + b_l is linear in W_l)
  *            dloss/db_l      = sum_rows g_l
  *            dloss/dh_l      = g_l W_l            (l >= 1; the input h_0 needs no gradient)
  *            dloss/dz_{l-1}  = g_{l-1} = dloss/dh_l . silu'(z_{l-1}),
  *              silu'(z) = d(z s)/dz = s + z s (1 - s) = s + h - h s   with h = z s
- *   optimiser (`adam.ts`, `ema.ts`, as the jax-js step writes them)
- *            g = concat of the gradients (the flat layout);  |g| = sqrt(sum g^2)
- *            g <- g c,  c = clip / max(|g|, clip)                    (clipping off: c = 1)
- *            m' = b1 m + (1 - b1) g;  v' = b2 v + (1 - b2) g^2
- *            p' = p - lr (m' c1) / (sqrt(v' c2) + eps);  ema' = d ema + (1 - d) p'
- *   outputs  params_out, adam_m_out, adam_v_out, ema_out [P];  stats [2] = (loss, |g|)
  *
- * hyper = [lr, c1, c2, d, 1 - d, 1/(n d), 2/(n d)]: the per-step scalars, computed in float64 on
- * the TS side exactly as `JitTrainer.stepPrepared` does (`learningRate`, `adamBiasCorrections`,
- * `emaDecayAt`), so the schedules are shared code, not re-derived in the graph.
+ * Flat layout (`FlatLayout`): the parameter tensors in spec order (`layers.0.weight`,
+ * `layers.0.bias`, ...), each in PyTorch layout, laid end to end.
  *
- * Flat layout: the parameter tensors in spec order (`layers.0.weight`, `layers.0.bias`, ...),
- * each in PyTorch layout, laid end to end; one vector per state part, so that the optimiser is
- * 18 elementwise ops over one vector rather than 18 per tensor, and a snapshot is plain slices.
+ * The EGNN (`onnx-egnn-train-step.ts`) runs through the same `OrtTrainer`, with a backward
+ * derived from its forward nodes by `core/onnx-autodiff.ts`.
  *
  * State between steps: two sets of float32 buffers bound as onnxruntime tensors; each step reads
  * one set and writes the other through pre-allocated outputs (`OrtSession.runBound`), so our
@@ -51,52 +41,30 @@
  * exactly as it was and the step is reported skipped — what the jax-js step's
  * `where(isfinite(..), new, old)` does, without four selects over the state in the graph.
  */
-import { GraphProtoSchema, type NodeProto, type TensorProto } from 'onnx-buf';
-import { create } from '@bufbuild/protobuf';
 import type { Batch } from '../core/batch.js';
 import type { Key } from '../core/key.js';
-import { floatTensor, floatValue, int64Tensor, modelProtoBytes, node } from '../core/onnx-graph.js';
+import { floatTensor, int64Tensor } from '../core/onnx-graph.js';
 import { createOrtSession, loadOnnxRuntime, onnxRuntimeLoadError, type OrtBoundTensor, type OrtSession } from '../core/onnx-runtime.js';
 import { adamBiasCorrections } from './adam.js';
 import type { NetworkSpec } from './architecture.js';
+import { egnnTensorSpecs } from './egnn.js';
 import { emaDecayAt } from './ema.js';
 import { embeddingFrequencies } from './embedding.js';
 import { diffusionCoefficients, prepareBatch, type PreparedBatch } from './loss.js';
 import { learningRate } from './lr.js';
-import { checkMlpConfig, mlpTensorSpecs, type MlpConfig } from './mlp.js';
+import { checkMlpConfig, mlpScales, mlpTensorSpecs, type MlpConfig } from './mlp.js';
+import { egnnTrainStepOnnxBytes } from './onnx-egnn-train-step.js';
+import {
+  dsmLossNodes, flatLayoutOf, flattenTensors, HYPER_SIZE, optimiserNodes, paramViews, STATE_IN, stepGraph, stepModelBytes,
+  unflattenTensors, type FlatLayout,
+} from './onnx-step-graph.js';
 import { checkTrainerInputs, type StepReport, type Trainer, type TrainConfig, type TrainState } from './train.js';
 import type { Tensors } from './tensors.js';
 
-/** Names of the graph's inputs and outputs. */
-const STATE_IN = ['params', 'adam_m', 'adam_v', 'ema'] as const;
-const STATE_OUT = ['params_out', 'adam_m_out', 'adam_v_out', 'ema_out'] as const;
-const HYPER_SIZE = 7;
+export type { FlatLayout } from './onnx-step-graph.js';
 
-/** Where each parameter tensor lives in the flat vector (spec order, PyTorch layout). */
-export interface MlpFlatLayout {
-  size: number;
-  leaves: { name: string; shape: number[]; offset: number; size: number }[];
-}
-
-export function mlpFlatLayout(cfg: MlpConfig): MlpFlatLayout {
-  let offset = 0;
-  const leaves = mlpTensorSpecs(cfg).map((s) => {
-    const size = s.shape.reduce((a, b) => a * b, 1);
-    const leaf = { name: s.name, shape: [...s.shape], offset, size };
-    offset += size;
-    return leaf;
-  });
-  return { size: offset, leaves };
-}
-
-function flattenTensors(layout: MlpFlatLayout, t: Tensors, out: Float32Array): void {
-  for (const l of layout.leaves) out.set(t[l.name].data, l.offset);
-}
-
-function unflattenTensors(layout: MlpFlatLayout, flat: Float32Array): Tensors {
-  const out: Tensors = {};
-  for (const l of layout.leaves) out[l.name] = { shape: [...l.shape], data: flat.slice(l.offset, l.offset + l.size) };
-  return out;
+export function mlpFlatLayout(cfg: MlpConfig): FlatLayout {
+  return flatLayoutOf(mlpTensorSpecs(cfg));
 }
 
 /**
@@ -108,43 +76,16 @@ export function mlpTrainStepOnnxBytes(cfg: MlpConfig, train: TrainConfig): Uint8
   checkMlpConfig(cfg);
   const layout = mlpFlatLayout(cfg);
   const L = cfg.depth;
-  const { beta1, beta2, eps } = train.adam;
-  const clipping = train.clipNorm > 0 && Number.isFinite(train.clipNorm);
   const freqs = embeddingFrequencies(cfg.embDim);
-  // Scalar constants as [1] float32 initializers (broadcast against anything). `1 - beta` is
-  // rounded to float32 from float64, as the jax-js step's `np.multiply(g, 1 - beta1)` does.
-  const scalars: Record<string, number> = {
-    'c.b1': beta1, 'c.1mb1': 1 - beta1, 'c.b2': beta2, 'c.1mb2': 1 - beta2, 'c.eps': eps,
-    ...(clipping ? { 'c.clip': train.clipNorm } : {}),
-  };
-  const initializer: TensorProto[] = [
-    floatTensor('time_embedding.freqs', [1, freqs.length], Float32Array.from(freqs)),
-    ...Object.entries(scalars).map(([name, v]) => floatTensor(name, [1], [v])),
-    int64Tensor('split.params', [layout.leaves.length], layout.leaves.map((l) => l.size)),
-    int64Tensor('axes.0', [1], [0]),
-    int64Tensor('shape.flat', [1], [-1]),
-  ];
-  const nodes: NodeProto[] = [];
-  const op = (type: string, inputs: string[], out: string, ints: Record<string, number> = {}): string => {
-    nodes.push(node(type, inputs, [out], ints));
-    return out;
-  };
-
-  // Per-step scalars, one [1] tensor each (one Split node).
-  const hyper = ['lr', 'c1', 'c2', 'decay', 'one_minus_decay', 'inv_nd', 'two_inv_nd'].map((h) => `hyper.${h}`);
-  nodes.push(node('Split', ['hyper'], hyper, { axis: 0 }));
-  const [lr, c1, c2, decay, oneMinusDecay, invNd, twoInvNd] = hyper;
-
-  // The parameters as views of the flat vector: one Split, then Reshape for the weights.
-  const pieces = layout.leaves.map((l) => `${l.name}.flat`);
-  nodes.push(node('Split', ['params', 'split.params'], pieces, { axis: 0 }));
+  const { g, hyper } = stepGraph(train);
+  const { op } = g;
+  g.initializer.push(floatTensor('time_embedding.freqs', [1, freqs.length], Float32Array.from(freqs)), int64Tensor('axes.0', [1], [0]));
+  const views = paramViews(g, layout);
   const W: string[] = [];
   const b: string[] = [];
   for (let l = 0; l <= L; l++) {
-    const wl = layout.leaves[2 * l];
-    initializer.push(int64Tensor(`shape.${wl.name}`, [2], wl.shape));
-    W.push(op('Reshape', [pieces[2 * l], `shape.${wl.name}`], wl.name));
-    b.push(pieces[2 * l + 1]);
+    W.push(views[`layers.${l}.weight`]);
+    b.push(views[`layers.${l}.bias`]);
   }
 
   // Forward, keeping z_l, s_l, h_l for the backward.
@@ -157,59 +98,27 @@ export function mlpTrainStepOnnxBytes(cfg: MlpConfig, train: TrainConfig): Uint8
     h.push(op('Mul', [z, s[l]], `h${l + 1}`));
   }
   const out = op('Gemm', [h[L], W[L], b[L]], 'out', { transB: 1 });
-
-  // Loss and its gradient at the output.
-  const r = op('Sub', [out, 'target'], 'resid');
-  const wr = op('Mul', [r, 'w'], 'w_resid');
-  const lossSum = op('ReduceSum', [op('Mul', [wr, r], 'w_resid2')], 'loss_sum', { keepdims: 1 }); // [1, 1]
-  const loss = op('Reshape', [op('Mul', [lossSum, invNd], 'loss_2d'), 'shape.flat'], 'loss'); // [1]
-  let g = op('Mul', [wr, twoInvNd], 'grad.out'); // dloss/dout = (2/(n d)) w . r
+  const { loss, gradOut } = dsmLossNodes(g, out, hyper);
+  let gz = gradOut; // dloss/dout = (2/(n d)) w . r
 
   // Backward, layer by layer from the output.
   const gradW: string[] = new Array<string>(L + 1);
   const gradB: string[] = new Array<string>(L + 1);
   for (let l = L; l >= 0; l--) {
-    gradW[l] = op('Gemm', [g, h[l]], `grad.W${l}`, { transA: 1 }); // g_l^T h_l, [out, in]
-    gradB[l] = op('ReduceSum', [g, 'axes.0'], `grad.b${l}`, { keepdims: 0 });
+    gradW[l] = op('Gemm', [gz, h[l]], `grad.W${l}`, { transA: 1 }); // g_l^T h_l, [out, in]
+    gradB[l] = op('ReduceSum', [gz, 'axes.0'], `grad.b${l}`, { keepdims: 0 });
     if (l === 0) break;
-    const gh = op('Gemm', [g, W[l]], `grad.h${l}`); // dloss/dh_l = g_l W_l
+    const gh = op('Gemm', [gz, W[l]], `grad.h${l}`); // dloss/dh_l = g_l W_l
     // silu'(z) = s + h - h s  (h = z s)
     const dsilu = op('Sub', [op('Add', [s[l - 1], h[l]], `silu_a${l}`), op('Mul', [h[l], s[l - 1]], `silu_hs${l}`)], `dsilu${l}`);
-    g = op('Mul', [gh, dsilu], `grad.z${l - 1}`);
+    gz = op('Mul', [gh, dsilu], `grad.z${l - 1}`);
   }
   const flatParts: string[] = [];
   for (let l = 0; l <= L; l++) flatParts.push(op('Reshape', [gradW[l], 'shape.flat'], `grad.W${l}.flat`), gradB[l]);
   const grad = op('Concat', flatParts, 'grad', { axis: 0 });
-
-  // Global norm, clipping.
-  const gnorm = op('Sqrt', [op('ReduceSumSquare', [grad], 'grad_sq', { keepdims: 1 })], 'grad_norm'); // [1]
-  op('Concat', [loss, gnorm], 'stats', { axis: 0 });
-  const gc = clipping
-    ? op('Mul', [grad, op('Div', ['c.clip', op('Max', [gnorm, 'c.clip'], 'clip_den')], 'clip_factor')], 'grad_clipped')
-    : grad;
-
-  // Adam (adam.ts: m' = b1 m + (1-b1) g; v' = b2 v + (1-b2) g^2; p' = p - lr (m' c1) / (sqrt(v' c2) + eps)).
-  const m2 = op('Add', [op('Mul', ['adam_m', 'c.b1'], 'm_b1'), op('Mul', [gc, 'c.1mb1'], 'm_g')], 'adam_m_out');
-  const v2 = op('Add', [op('Mul', ['adam_v', 'c.b2'], 'v_b2'), op('Mul', [op('Mul', [gc, gc], 'g2'), 'c.1mb2'], 'v_g')], 'adam_v_out');
-  const den = op('Add', [op('Sqrt', [op('Mul', [v2, c2], 'v_hat')], 'sqrt_v_hat'), 'c.eps'], 'adam_den');
-  const upd = op('Mul', [lr, op('Div', [op('Mul', [m2, c1], 'm_hat'), den], 'adam_dir')], 'adam_step');
-  const p2 = op('Sub', ['params', upd], 'params_out');
-  // EMA (ema.ts: d ema + (1 - d) p').
-  op('Add', [op('Mul', ['ema', decay], 'ema_d'), op('Mul', [p2, oneMinusDecay], 'ema_p')], 'ema_out');
-
-  const P = layout.size;
-  const graph = create(GraphProtoSchema, {
-    name: 'tweedie_mlp_train_step',
-    node: nodes,
-    initializer,
-    input: [
-      ...STATE_IN.map((name) => floatValue(name, [P])),
-      floatValue('xt', ['n', cfg.dim]), floatValue('t', ['n', 1]), floatValue('target', ['n', cfg.dim]), floatValue('w', ['n', 1]),
-      floatValue('hyper', [HYPER_SIZE]),
-    ],
-    output: [...STATE_OUT.map((name) => floatValue(name, [P])), floatValue('stats', [2])],
-  });
-  return modelProtoBytes(graph, `tweedie DSM training step (forward, backward, clipping, Adam, EMA) of the MLP ${L} x ${cfg.hidden}, dim ${cfg.dim}`);
+  optimiserNodes(g, grad, loss, hyper, train);
+  return stepModelBytes(g, 'tweedie_mlp_train_step', layout.size, cfg.dim,
+    `tweedie DSM training step (forward, backward, clipping, Adam, EMA) of the MLP ${L} x ${cfg.hidden}, dim ${cfg.dim}`);
 }
 
 export interface OrtTrainerOptions {
@@ -228,11 +137,19 @@ interface BatchBuffers {
 
 type StateSet = Record<(typeof STATE_IN)[number], OrtBoundTensor>;
 
+/** A step graph (`mlpTrainStepOnnxBytes`, `egnnTrainStepOnnxBytes`) with its state layout and data dimension. */
+export interface OrtStepGraph {
+  bytes: Uint8Array;
+  layout: FlatLayout;
+  dim: number;
+}
+
 /** The training step on onnxruntime (module comment). Build with `createOrtTrainer`. */
 export class OrtTrainer implements Trainer {
   readonly engine = 'onnxruntime' as const;
   private session: OrtSession | undefined;
-  private readonly layout: MlpFlatLayout;
+  private readonly layout: FlatLayout;
+  private readonly dim: number;
   private readonly sets: [StateSet, StateSet];
   /** Which of `sets` holds the current state. */
   private cur = 0;
@@ -242,10 +159,11 @@ export class OrtTrainer implements Trainer {
   private batch: BatchBuffers | undefined;
   private readonly coef;
 
-  constructor(private readonly cfg: MlpConfig, private readonly train: TrainConfig, state: TrainState, opts: OrtTrainerOptions = {}) {
-    this.layout = mlpFlatLayout(cfg);
+  constructor(graph: OrtStepGraph, private readonly train: TrainConfig, state: TrainState, opts: OrtTrainerOptions = {}) {
+    this.layout = graph.layout;
+    this.dim = graph.dim;
     this.coef = diffusionCoefficients(train);
-    const session = createOrtSession(mlpTrainStepOnnxBytes(cfg, train), { threads: opts.threads ?? 1 });
+    const session = createOrtSession(graph.bytes, { threads: opts.threads ?? 1 });
     this.session = session;
     const P = this.layout.size;
     const makeSet = (): StateSet => ({
@@ -264,7 +182,7 @@ export class OrtTrainer implements Trainer {
 
   step(x0: Batch, key: Key): StepReport {
     if (this.session === undefined) throw new Error('trainer used after dispose()');
-    if (x0.dim !== this.cfg.dim) throw new RangeError(`training data has dimension ${x0.dim}, the network expects ${this.cfg.dim}`);
+    if (x0.dim !== this.dim) throw new RangeError(`training data has dimension ${x0.dim}, the network expects ${this.dim}`);
     if (x0.n < 1) throw new RangeError('training batch is empty');
     return this.stepPrepared(prepareBatch(this.train, this.coef, x0, key));
   }
@@ -272,7 +190,7 @@ export class OrtTrainer implements Trainer {
   private batchBuffers(n: number): BatchBuffers {
     const session = this.session!;
     if (this.batch?.n !== n) {
-      const d = this.cfg.dim;
+      const d = this.dim;
       this.batch = {
         n,
         xt: session.bind(new Float32Array(n * d), [n, d]), t: session.bind(new Float32Array(n), [n, 1]),
@@ -285,7 +203,7 @@ export class OrtTrainer implements Trainer {
   stepPrepared(b: PreparedBatch): StepReport {
     const session = this.session;
     if (session === undefined) throw new Error('trainer used after dispose()');
-    if (b.dim !== this.cfg.dim) throw new RangeError(`training batch has dimension ${b.dim}, the network expects ${this.cfg.dim}`);
+    if (b.dim !== this.dim) throw new RangeError(`training batch has dimension ${b.dim}, the network expects ${this.dim}`);
     if (b.n < 1) throw new RangeError('training batch is empty');
     const k = this.stepCount;
     const lr = learningRate(this.train, k);
@@ -330,15 +248,21 @@ export class OrtTrainer implements Trainer {
 }
 
 /**
- * An onnxruntime trainer for an MLP `net` continuing from `state` (checked as `createTrainer`
- * checks it). Throws when onnxruntime-node is not installed or `net` is not an MLP; the engine
- * choice with its fallback is `createTrainer(..., { engine })` in `train.ts`.
+ * An onnxruntime trainer for an MLP or EGNN `net` continuing from `state` (checked as
+ * `createTrainer` checks it). Throws when onnxruntime-node is not installed or `net` is an MLP
+ * with `inputScale`/`outputScale` (not in the hand-written graph); the engine choice with its
+ * fallback is `createTrainer(..., { engine })` in `train.ts`.
  */
 export function createOrtTrainer(net: NetworkSpec, train: TrainConfig, state: TrainState, opts: OrtTrainerOptions = {}): OrtTrainer {
   const arch = checkTrainerInputs(net, train, state);
-  if (arch.config.kind !== 'mlp') throw new RangeError(`the onnxruntime training step covers the MLP; this network is ${arch.describe()}`);
-  const { kind: _kind, ...mlp } = arch.config;
-  return new OrtTrainer(mlp, train, state, opts);
+  const c = arch.config;
+  if (c.kind === 'mlp' && (mlpScales(c).input !== 1 || mlpScales(c).output !== 1)) {
+    throw new RangeError('the onnxruntime training step covers the MLP without inputScale/outputScale; use the jax engine for this network');
+  }
+  const graph: OrtStepGraph = c.kind === 'mlp'
+    ? { bytes: mlpTrainStepOnnxBytes(c, train), layout: mlpFlatLayout(c), dim: arch.dim }
+    : { bytes: egnnTrainStepOnnxBytes(c, train), layout: flatLayoutOf(egnnTensorSpecs(c)), dim: arch.dim };
+  return new OrtTrainer(graph, train, state, opts);
 }
 
 /**

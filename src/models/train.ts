@@ -13,10 +13,11 @@
  * in float64 from the caller's key, so that a step is a pure function of (state, data, key) and
  * a resumed run is bit-identical to an uninterrupted one.
  *
- * A second engine for the MLP: the same step as one hand-written ONNX graph on onnxruntime
- * (`onnx-train-step.ts`, `createTrainer(..., { engine: 'onnxruntime' | 'auto' })`), 3-4x faster
- * on the training bench; it agrees with this one to float32 rounding. The default stays jax-js
- * here; `tweedie train` asks for 'auto'.
+ * A second engine: the same step as one ONNX graph on onnxruntime (`onnx-train-step.ts`,
+ * `createTrainer(..., { engine: 'onnxruntime' | 'auto' })`), for the MLP (hand-written, 3-4x
+ * faster on the training bench) and the EGNN (backward by `core/onnx-autodiff.ts`,
+ * `onnx-egnn-train-step.ts`); both agree with this one to float32 rounding. The default stays
+ * jax-js here; `tweedie train` asks for 'auto'.
  *
  * NaN/Inf guard: the compiled step computes the update and then selects, array by array,
  * `where(isfinite(loss) & isfinite(|g|), new, old)`, so a bad batch leaves every array (params,
@@ -164,7 +165,8 @@ export interface Trainer {
 
 /**
  * Engines of the training step: 'jax' (one compiled jax-js program, any architecture) or
- * 'onnxruntime' (one hand-written ONNX graph, the MLP only: `onnx-train-step.ts`).
+ * 'onnxruntime' (one ONNX graph: the MLP's hand-written, `onnx-train-step.ts`; the EGNN's with
+ * its backward derived by `core/onnx-autodiff.ts`, `onnx-egnn-train-step.ts`).
  */
 export const TRAIN_ENGINES = ['auto', 'jax', 'onnxruntime'] as const;
 export type TrainEngineChoice = (typeof TRAIN_ENGINES)[number];
@@ -172,9 +174,10 @@ export type TrainEngine = Exclude<TrainEngineChoice, 'auto'>;
 
 export interface TrainerOptions {
   /**
-   * ['jax'] 'auto': onnxruntime for an MLP when onnxruntime-node is installed, else jax-js (one
-   * process warning when the package is absent); 'onnxruntime': an MLP on onnxruntime, an error
-   * when it is not installed or the network is not an MLP.
+   * ['jax'] 'auto': onnxruntime for an MLP or EGNN when onnxruntime-node is installed, else
+   * jax-js (one process warning when the package is absent; an MLP with inputScale/outputScale
+   * always trains on jax-js); 'onnxruntime': onnxruntime, an error when it is not installed or
+   * the network is a scaled MLP.
    */
   engine?: TrainEngineChoice;
   /** onnxruntime intra-op threads [1]. */
@@ -412,11 +415,10 @@ export async function createTrainer(net: NetworkSpec, train: TrainConfig, state:
   const arch = checkTrainerInputs(net, train, state);
   const engine = opts.engine ?? 'jax';
   if (!(TRAIN_ENGINES as readonly string[]).includes(engine)) throw new RangeError(`unknown training engine '${String(engine)}' (expected one of ${TRAIN_ENGINES.join(', ')})`);
-  if (engine === 'onnxruntime' && arch.kind !== 'mlp') throw new RangeError(`the onnxruntime training step covers the MLP; this network is ${arch.describe()}`);
   // The hand-written ONNX step has no input/output scaling (MlpConfig.inputScale): jax-js trains those.
   const scaled = arch.config.kind === 'mlp' && (mlpScales(arch.config).input !== 1 || mlpScales(arch.config).output !== 1);
   if (engine === 'onnxruntime' && scaled) throw new RangeError('the onnxruntime training step covers the MLP without inputScale/outputScale; use the jax engine for this network');
-  if (engine !== 'jax' && arch.kind === 'mlp' && !scaled) {
+  if (engine !== 'jax' && !scaled) {
     // Loaded lazily: the ONNX graph builder and onnxruntime are not needed on the jax-js path.
     const { ortTrainerOrUndefined } = await import('./onnx-train-step.js');
     const tr = ortTrainerOrUndefined(arch.config, train, state, engine, opts.threads);
