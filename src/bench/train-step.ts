@@ -19,6 +19,12 @@
  * installed. Every figure is the best of 5 repetitions, because other work on a 2-core machine
  * makes single timings noisy; the load average is recorded with them. Ratios are against
  * PyTorch with 1 thread (and 2). A benchmark, not a test: the numbers depend on the machine.
+ *
+ * EGNN rows (`egnn` in the JSON): the DW-4 network (`defaultEgnnConfig(4, 2)`, 3 layers x 128)
+ * with the amortized trainer's loss (mean parametrisation, uniform weights), batch 64 and 256,
+ * jax-js against onnxruntime (`models/onnx-egnn-train-step.ts`), no PyTorch reference.
+ * `--only egnn` times just these (fewer steps: `--egnn-steps N`, default 20) and prints them
+ * without writing the results file.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -27,10 +33,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { foldIn, keyFromSeed, normalBatch } from '../core/key.js';
 import { onnxRuntimeAvailable } from '../core/onnx-runtime.js';
+import type { NetworkSpec } from '../models/architecture.js';
+import { defaultEgnnConfig } from '../models/egnn.js';
 import { defaultMlpConfig } from '../models/mlp.js';
-import { createTrainer, defaultTrainConfig, initTrainState, type TrainEngine } from '../models/train.js';
+import { createTrainer, defaultTrainConfig, initTrainState, type TrainConfig, type TrainEngine } from '../models/train.js';
 
 const BATCHES = [64, 1024];
+const EGNN_BATCHES = [64, 256];
 const OPENBLAS = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
 
 interface RefResult {
@@ -53,16 +62,20 @@ const OUR_ENGINES: OurEngine[] = [
   { key: 'ort2', label: 'onnxruntime, 2 threads', engine: 'onnxruntime', threads: 2 },
 ];
 
-/** Best-of-5 milliseconds per step of this project's trainer at batch `b`. */
-async function timeOurs(e: OurEngine, b: number, steps: number): Promise<number> {
-  const mlp = defaultMlpConfig(2);
-  const cfg = { ...defaultTrainConfig(), batch: b };
-  const tr = await createTrainer(mlp, cfg, initTrainState(keyFromSeed(0), mlp, cfg), { engine: e.engine, threads: e.threads });
+/**
+ * Best-of-5 milliseconds per step of this project's trainer at batch `b`: the MLP 3 x 128 on
+ * 2-D data with the default loss, or `net` with `loss` (warm-up steps: 30, or `warm`).
+ */
+async function timeOurs(
+  e: OurEngine, b: number, steps: number, net: NetworkSpec = defaultMlpConfig(2), dim = 2, loss: Partial<TrainConfig> = {}, warm = 30,
+): Promise<number> {
+  const cfg = { ...defaultTrainConfig(), ...loss, batch: b };
+  const tr = await createTrainer(net, cfg, initTrainState(keyFromSeed(0), net, cfg), { engine: e.engine, threads: e.threads });
   if ((tr.engine ?? 'jax') !== e.engine) throw new Error(`asked for the ${e.engine} trainer, got ${tr.engine ?? 'jax'}`);
-  const x0 = normalBatch(keyFromSeed(1), b, 2);
+  const x0 = normalBatch(keyFromSeed(1), b, dim);
   const noise = keyFromSeed(2);
   let k = 0;
-  for (; k < 30; k++) tr.step(x0, foldIn(noise, k)); // compile + warm up
+  for (; k < warm; k++) tr.step(x0, foldIn(noise, k)); // compile + warm up
   const per = Math.max(1, Math.floor(steps / 5));
   let best = Infinity;
   for (let r = 0; r < 5; r++) {
@@ -111,11 +124,46 @@ function fmt(v: number | undefined, digits = 2): string {
   return v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits);
 }
 
+/** The EGNN rows: ms per step by engine key and batch, and the JSON section. */
+async function egnnRows(engines: OurEngine[], steps: number): Promise<object> {
+  const net = { kind: 'egnn' as const, ...defaultEgnnConfig(4, 2) };
+  const loss: Partial<TrainConfig> = { parametrisation: 'mean', weighting: 'uniform', warmupSteps: 0, lrSchedule: 'constant', lr: 1e-4 };
+  const ms: Record<string, Record<number, number>> = {};
+  for (const e of engines) {
+    ms[e.key] = {};
+    for (const b of EGNN_BATCHES) ms[e.key][b] = await timeOurs(e, b, steps, net, 8, loss, 3);
+  }
+  console.log('train step, EGNN 3 x 128, 4 particles in 2-D (DW-4), mean parametrisation (ms per step, best of 5; speed-up = jax-js / engine)');
+  console.log('batch | engine                  |     ms | speed-up');
+  for (const b of EGNN_BATCHES) {
+    for (const e of engines) console.log(`${String(b).padStart(5)} | ${e.label.padEnd(23)} | ${fmt(ms[e.key][b], 1).padStart(6)} | ${fmt(ms.jax[b] / ms[e.key][b]).padStart(8)}`);
+  }
+  return {
+    network: { kind: 'egnn', ...defaultEgnnConfig(4, 2) },
+    step: 'mean-parametrisation DSM loss, uniform weights (the DW-4 amortized trainer\'s), backward, clipping, Adam, EMA, finite-loss guard',
+    timing: 'best of 5 repetitions after 3 warm-up steps; ms per step',
+    rows: EGNN_BATCHES.map((b) => ({
+      batch: b,
+      ...Object.fromEntries(engines.map((e) => [`${e.key}_ms`, Number(ms[e.key][b].toFixed(3))])),
+      ...Object.fromEntries(engines.filter((e) => e.key !== 'jax').map((e) => [`${e.key}_speedup_vs_jax`, Number((ms.jax[b] / ms[e.key][b]).toFixed(2))])),
+    })),
+  };
+}
+
 async function main(): Promise<void> {
   const stepsArg = process.argv.indexOf('--steps');
   const steps = stepsArg > 0 ? Number(process.argv[stepsArg + 1]) : 200;
+  const egnnStepsArg = process.argv.indexOf('--egnn-steps');
+  const egnnSteps = egnnStepsArg > 0 ? Number(process.argv[egnnStepsArg + 1]) : 20;
   const hasOrt = onnxRuntimeAvailable();
   const engines = OUR_ENGINES.filter((e) => e.engine === 'jax' || hasOrt);
+  const only = process.argv.indexOf('--only');
+  if (only > 0 && process.argv[only + 1] === 'egnn') {
+    const load0 = loadavg();
+    await egnnRows(engines.filter((e) => e.key !== 'ort2'), egnnSteps);
+    console.log(`load average ${load0.map((v) => v.toFixed(2)).join(' ')} before, ${loadavg().map((v) => v.toFixed(2)).join(' ')} after (results file not written)`);
+    return;
+  }
   const load0 = loadavg();
   // ours[engine key][batch]
   const ours: Record<string, Record<number, number>> = {};
@@ -123,6 +171,7 @@ async function main(): Promise<void> {
     ours[e.key] = {};
     for (const b of BATCHES) ours[e.key][b] = await timeOurs(e, b, b <= 256 ? steps : Math.max(50, Math.floor(steps / 4)));
   }
+  const egnn = await egnnRows(engines, egnnSteps);
   const ref = runReference(steps);
   const load1 = loadavg();
 
@@ -191,6 +240,7 @@ async function main(): Promise<void> {
     },
     pytorch: 'skipped' in ref ? { skipped: ref.skipped } : { version: ref.torch, blas: ref.blas, results: ref.results, peak_rss_mb: ref.peak_rss_mb },
     rows,
+    egnn,
     ...(warning ? { warning } : {}),
   };
   const dir = join('bench', 'results');
