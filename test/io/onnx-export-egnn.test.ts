@@ -33,8 +33,8 @@ import { egnnOnnxBytes, exportedNetworkPredictor, modelOnnxBytes, writeModelOnnx
 import { loadOnnxPredictor, readOnnxGraph, readOnnxScoreNetwork } from '../../src/io/onnx-import.js';
 import { writeSafetensors, type Tensor } from '../../src/io/safetensors.js';
 import type { NetworkConfig } from '../../src/models/architecture.js';
-import { egnnForwardReference, egnnPredictor, initEgnn, type EgnnConfig } from '../../src/models/egnn.js';
-import type { Tensors } from '../../src/models/tensors.js';
+import { egnnForwardReference, egnnPredictor, type EgnnConfig } from '../../src/models/egnn.js';
+import { randomEgnn } from '../models/random-egnn.js';
 
 const work = mkdtempSync(join(tmpdir(), 'tweedie-onnx-egnn-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -46,16 +46,6 @@ const hasOrt = onnxRuntimeAvailable();
 const backends: ('jax' | 'onnxruntime')[] = ['jax', ...(hasOrt ? ['onnxruntime' as const] : [])];
 
 const small = (output: EgnnConfig['output']): EgnnConfig => ({ particles: 4, spaceDim: 2, hidden: 16, layers: 3, embDim: 8, activation: 'silu', output });
-
-/** A random EGNN with coordinate updates of order 1 (see the module comment). */
-function randomEgnn(cfg: EgnnConfig, seed: number): Tensors {
-  const p = initEgnn(keyFromSeed(seed), cfg);
-  for (let l = 0; l < cfg.layers; l++) {
-    const w = p[`layers.${l}.coord_mlp.2.weight`].data;
-    for (let i = 0; i < w.length; i++) w[i] *= 300;
-  }
-  return p;
-}
 
 /** max over entries of |a - b| / (2e-5 + 1e-4 |b|): <= 1 passes; and max |a - b|. */
 function worst(a: Batch, b: Batch): { ratio: number; abs: number } {

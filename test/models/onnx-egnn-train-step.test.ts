@@ -9,9 +9,9 @@
  * batch symbolic) and with a NaN step that is skipped leaving the state bit for bit; a snapshot
  * round trip continues bit for bit; `createTrainer` picks the engine.
  *
- * The networks are random EGNNs with phi_x's output layer scaled up (x 300), as in
- * `onnx-export-egnn.test.ts`: with EGNN's own init (gain 0.001) the coordinate updates are ~1e-4
- * and a wrong gradient through them would hide under float32 rounding.
+ * The networks are random EGNNs with phi_x's output layer scaled up (x 300, `random-egnn.ts`):
+ * with EGNN's own init (gain 0.001) the coordinate updates are ~1e-4 and a wrong gradient
+ * through them would hide under float32 rounding.
  *
  * Tolerances (float32 rounding): both engines compute in float32 from the same float32 inputs
  * with different kernels and summation orders (a gradient entry sums n P (P-1) edge terms over
@@ -24,7 +24,7 @@ import { initEngine } from '../../src/core/engine.js';
 import { foldIn, keyFromSeed, normalBatch } from '../../src/core/key.js';
 import { createOrtSession, onnxRuntimeAvailable } from '../../src/core/onnx-runtime.js';
 import type { NetworkConfig } from '../../src/models/architecture.js';
-import { egnnTensorSpecs, initEgnn, type EgnnConfig } from '../../src/models/egnn.js';
+import { egnnTensorSpecs, type EgnnConfig } from '../../src/models/egnn.js';
 import { diffusionCoefficients, prepareBatch, type PreparedBatch } from '../../src/models/loss.js';
 import { egnnTrainStepOnnxBytes } from '../../src/models/onnx-egnn-train-step.js';
 import { flatLayoutOf, flattenTensors, HYPER_SIZE, unflattenTensors } from '../../src/models/onnx-step-graph.js';
@@ -34,6 +34,7 @@ import {
 } from '../../src/models/train.js';
 import type { Tensors } from '../../src/models/tensors.js';
 import { expectReportsAgree, expectStateBitEqual, maxAbs, stateDiff } from './trainer-compare.js';
+import { randomEgnn } from './random-egnn.js';
 
 const hasOrt = onnxRuntimeAvailable();
 
@@ -44,16 +45,6 @@ beforeAll(async () => {
 const egnn = (over: Partial<EgnnConfig> = {}): NetworkConfig => ({
   kind: 'egnn', particles: 4, spaceDim: 2, hidden: 16, layers: 2, embDim: 8, activation: 'silu', output: 'position', ...over,
 });
-
-/** A random EGNN with coordinate updates of order 1 (module comment). */
-function randomEgnn(cfg: EgnnConfig, seed: number): Tensors {
-  const p = initEgnn(keyFromSeed(seed), cfg);
-  for (let l = 0; l < cfg.layers; l++) {
-    const w = p[`layers.${l}.coord_mlp.2.weight`].data;
-    for (let i = 0; i < w.length; i++) w[i] *= 300;
-  }
-  return p;
-}
 
 /** The amortized trainer's TrainConfig shape (`innerTrainConfig`): constant lr, no warm-up, mean, uniform. */
 function amortizedLike(over: Partial<TrainConfig> = {}): TrainConfig {
