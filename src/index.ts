@@ -31,5 +31,8 @@ export { readOnnxScoreNetwork, loadOnnxPredictor, loadOnnxScoreModel, readOnnxGr
 export { checkOnnxSidecar, parseOnnxSidecar, sidecarPath, type OnnxSidecar, type OnnxSchedule, type TimeForm } from './io/onnx-sidecar.js';
 export { onnxPredictor, onnxScoreModel, ONNX_BACKENDS, type OnnxBackend, type OnnxPredictor, type OnnxPredictorOptions, type OnnxNetworkSpec } from './models/onnx-predictor.js';
 export { onnxRuntimeAvailable } from './core/onnx-runtime.js';
-// The MLP's training step as one ONNX graph on onnxruntime (also `createTrainer(..., { engine })`).
+// The MLP's and the EGNN's training steps as one ONNX graph each on onnxruntime (also
+// `createTrainer(..., { engine })`); the EGNN's backward by reverse-mode autodiff over ONNX nodes.
 export { createOrtTrainer, mlpTrainStepOnnxBytes, OrtTrainer, type OrtTrainerOptions } from './models/onnx-train-step.js';
+export { egnnTrainStepOnnxBytes } from './models/onnx-egnn-train-step.js';
+export { vjpNodes, inferShapes, type VjpGraph, type ShapeSpec } from './core/onnx-autodiff.js';
