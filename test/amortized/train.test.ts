@@ -200,7 +200,7 @@ describe('particle systems (DW-4 with an EGNN)', () => {
 describe('the network that draws model samples', () => {
   const ort = onnxRuntimeAvailable();
   for (const kind of ['MLP', 'EGNN'] as const) {
-    it.skipIf(!ort)(`${kind}: onnxruntime and jax-js give the same samples to float32 rounding; 'onnxruntime' is the default when installed`, async () => {
+    it.skipIf(!ort)(`${kind}: onnxruntime and jax-js give the same samples to float32 rounding; onnxruntime samples and trains by default when installed`, async () => {
       const c = kind === 'MLP' ? tinyConfig() : dw4AmortizedConfig();
       if (kind === 'EGNN') {
         c.network = { ...c.network, hidden: 16, layers: 2 } as typeof c.network;
@@ -209,8 +209,9 @@ describe('the network that draws model samples', () => {
       c.buffer = { capacity: 64, refresh: 32, sampleSteps: 20 };
       const t = kind === 'MLP' ? target : getTarget('dw4');
       const viaOrt = await AmortizedTrainer.create(t, c);
-      const viaJax = await AmortizedTrainer.create(t, c, undefined, { sampler: 'jax' });
+      const viaJax = await AmortizedTrainer.create(t, c, undefined, { sampler: 'jax', trainEngine: 'jax' });
       expect([viaOrt.samplingEngine, viaJax.samplingEngine]).toEqual(['onnxruntime', 'jax']);
+      expect([viaOrt.trainEngine, viaJax.trainEngine]).toEqual(['onnxruntime', 'jax']);
       // Weights away from the init (whose zero-initialised output layers would make any engine agree).
       const params = viaJax.snapshot().train.params;
       for (const v of Object.values(params)) for (let i = 0; i < v.data.length; i++) v.data[i] += 0.05 * Math.sin(7 * i + v.data.length);

@@ -251,7 +251,7 @@ async function trainAction(opts: TrainOptions): Promise<void> {
       ...(trainer.reference
         ? [`reference pilot: SMC on the target (${c.referencePilot?.gradientBudget.toExponential(0)} gradient rows, counted in targetEvaluations) seeded the buffer and shaped the AIS base with N(mean, diag(scale^2)), mean [${fmt(trainer.reference.mean)}], scale [${fmt(trainer.reference.scale)}] (--no-reference-pilot for the paper's base)`]
         : []),
-      `model samples (buffer, validation, evaluation) drawn with the network on ${trainer.samplingEngine === 'onnxruntime' ? 'onnxruntime (exported in memory)' : 'jax-js'}; training steps on jax-js`,
+      `model samples (buffer, validation, evaluation) drawn with the network on ${trainer.samplingEngine === 'onnxruntime' ? 'onnxruntime (exported in memory)' : 'jax-js'}; training steps on ${trainer.trainEngine === 'onnxruntime' ? 'onnxruntime' : 'jax-js'}`,
       ...(stoppedEarly ? [`stopped at the --minutes ${opts.minutes} budget after ${epochs} of ${c.epochs} epochs (resume with --resume)`] : []),
     ],
   });
