@@ -80,10 +80,12 @@ describe('tweedie amortized train / sample', () => {
     expect(scales.slice(0, 2).every((s) => s > 20)).toBe(true);
   });
 
-  it('trains on a user energy module (no references: the final EMA is the model)', () => {
-    const r = tweedie('amortized', 'train', '--target', join(FIX, 'ring.mjs'), ...TINY, '--threads', '0', '--out', 'ring');
+  it('trains on a user energy module (no references: the final EMA is the model); --engine jax is stated', () => {
+    const r = tweedie('amortized', 'train', '--target', join(FIX, 'ring.mjs'), ...TINY, '--threads', '0', '--engine', 'jax', '--out', 'ring');
     expect(r.code, r.stderr).toBe(0);
-    expect(result('ring').notes.join(' ')).toMatch(/no references/);
+    const notes = result('ring').notes.join(' ');
+    expect(notes).toMatch(/no references/);
+    expect(notes).toMatch(/drawn with the network on jax-js; training steps on jax-js/);
   });
 
   it('an energy that is NaN in part of the space: proposals there are rejected and counted, the samples are finite', () => {
@@ -103,6 +105,7 @@ describe('tweedie amortized train / sample', () => {
       [['--target', join(FIX, 'wrong-shape.mjs')], /shape/],
       [['--target', 'missing.mjs'], /not found/],
       [['--target', 'gmm40', '--posterior', 'mcmc'], /posterior/],
+      [['--target', 'gmm40', '--engine', 'tpu'], /--engine/],
       [['--target', 'gmm40', '--resume', '--out', 'nothing-here'], /no checkpoint\.safetensors/],
       [['--target', 'gmm40', '--posterior', 'hmc', '--bridges', '3'], /--bridges/],
     ];

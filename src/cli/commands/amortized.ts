@@ -61,6 +61,7 @@ interface TrainOptions {
   evalN: number;
   minutes?: number;
   threads: number;
+  engine: 'auto' | 'jax' | 'onnxruntime';
   checkpointEvery: number;
   seed: number;
   out: string;
@@ -139,7 +140,7 @@ async function trainAction(opts: TrainOptions): Promise<void> {
   const clock = stopwatch();
   const problem = await amortizedProblem(opts.target, opts.reference);
   const dir = ensureOutDir(opts.out);
-  const parallel = { threads: opts.threads, targetSpec: opts.target };
+  const parallel = { threads: opts.threads, targetSpec: opts.target, sampler: opts.engine, trainEngine: opts.engine };
   let run: AmortizedRun;
   let trainer: AmortizedTrainer;
   let best: Tensors | null = null;
@@ -389,6 +390,7 @@ export function registerAmortized(program: Command): void {
     .option('--eval-n <N>', 'samples drawn at the end and judged against the test references (0: none)', parseNonNegativeInt, 2000)
     .option('--minutes <M>', 'stop (with a checkpoint) after M minutes of training', parsePositiveNumber)
     .option('--threads <T>', 'worker threads for posterior sampling (0: main thread only; results do not depend on it)', parseNonNegativeInt, availableParallelism())
+    .option('--engine <name>', 'what runs the network (training step and model sampling): auto (onnxruntime-node when installed, else jax-js), onnxruntime, jax; they agree to float32 rounding, not bit for bit', choiceParser(['auto', 'onnxruntime', 'jax']), 'auto')
     .option('--checkpoint-every <E>', 'write a checkpoint every E epochs (and at the end)', parsePositiveInt, 10)
     .option('--seed <S>', 'random seed', parseNonNegativeInt, 0)
     .option('--out <DIR>', 'output folder', 'runs/amortized')
