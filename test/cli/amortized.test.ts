@@ -106,6 +106,7 @@ describe('tweedie amortized train / sample', () => {
       [['--target', 'missing.mjs'], /not found/],
       [['--target', 'gmm40', '--posterior', 'mcmc'], /posterior/],
       [['--target', 'gmm40', '--engine', 'tpu'], /--engine/],
+      [['--target', 'dw4', '--preset', 'paper'], /--preset paper covers GMM-40/],
       [['--target', 'gmm40', '--resume', '--out', 'nothing-here'], /no checkpoint\.safetensors/],
       [['--target', 'gmm40', '--posterior', 'hmc', '--bridges', '3'], /--bridges/],
     ];
