@@ -164,10 +164,13 @@ export function optimiserNodes(g: StepGraph, grad: string, loss: string, hyper: 
  */
 export function stepModelBytes(g: StepGraph, name: string, P: number, dim: number, doc: string, gradient?: string): Uint8Array {
   if (gradient !== undefined) g.op('Identity', [gradient], 'grad_out');
+  // Only the initializers some node reads: the builders add shape constants the backward may not
+  // need, and onnxruntime logs a warning per unused one on every session it creates.
+  const used = new Set(g.nodes.flatMap((n) => n.input));
   const graph = create(GraphProtoSchema, {
     name,
     node: g.nodes,
-    initializer: g.initializer,
+    initializer: g.initializer.filter((t) => used.has(t.name)),
     input: [
       ...STATE_IN.map((s) => floatValue(s, [P])),
       floatValue('xt', ['n', dim]), floatValue('t', ['n', 1]), floatValue('target', ['n', dim]), floatValue('w', ['n', 1]),
