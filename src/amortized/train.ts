@@ -269,7 +269,7 @@ export interface ParallelOptions {
    * What runs the network when the trainer draws model samples (buffer refresh, validation,
    * evaluation): onnxruntime (the network exported in memory) or jax-js; `auto` takes onnxruntime
    * when it is installed [auto]. The two agree to float32 rounding, so a run's samples depend on
-   * the engine only at that level; the training step itself runs on jax-js either way.
+   * the engine only at that level (the training step's engine is `trainEngine`).
    */
   sampler?: 'auto' | 'jax' | 'onnxruntime';
   /**

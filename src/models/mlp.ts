@@ -77,6 +77,15 @@ export function mlpScales(cfg: MlpConfig): { input: number; output: number } {
   return { input: cfg.inputScale ?? 1, output: cfg.outputScale ?? 1 };
 }
 
+/** Whether `cfg` works in its own coordinates (a scale other than 1). */
+export function isScaledMlp(cfg: MlpConfig): boolean {
+  const { input, output } = mlpScales(cfg);
+  return input !== 1 || output !== 1;
+}
+
+/** Why the onnxruntime training step refuses a scaled MLP (its hand-written graph has no scales). */
+export const SCALED_MLP_ON_ORT = 'the onnxruntime training step covers the MLP without inputScale/outputScale; use the jax engine for this network';
+
 /** `[fan_in, fan_out]` of linear layer l = 0..depth. */
 function layerSizes(cfg: MlpConfig): [number, number][] {
   const sizes: [number, number][] = [];

@@ -52,7 +52,7 @@ import { emaDecayAt } from './ema.js';
 import { embeddingFrequencies } from './embedding.js';
 import { diffusionCoefficients, prepareBatch, type PreparedBatch } from './loss.js';
 import { learningRate } from './lr.js';
-import { checkMlpConfig, mlpScales, mlpTensorSpecs, type MlpConfig } from './mlp.js';
+import { checkMlpConfig, isScaledMlp, mlpTensorSpecs, SCALED_MLP_ON_ORT, type MlpConfig } from './mlp.js';
 import { egnnTrainStepOnnxBytes } from './onnx-egnn-train-step.js';
 import {
   dsmLossNodes, flatLayoutOf, flattenTensors, HYPER_SIZE, optimiserNodes, paramViews, STATE_IN, stepGraph, stepModelBytes,
@@ -256,9 +256,7 @@ export class OrtTrainer implements Trainer {
 export function createOrtTrainer(net: NetworkSpec, train: TrainConfig, state: TrainState, opts: OrtTrainerOptions = {}): OrtTrainer {
   const arch = checkTrainerInputs(net, train, state);
   const c = arch.config;
-  if (c.kind === 'mlp' && (mlpScales(c).input !== 1 || mlpScales(c).output !== 1)) {
-    throw new RangeError('the onnxruntime training step covers the MLP without inputScale/outputScale; use the jax engine for this network');
-  }
+  if (c.kind === 'mlp' && isScaledMlp(c)) throw new RangeError(SCALED_MLP_ON_ORT);
   const graph: OrtStepGraph = c.kind === 'mlp'
     ? { bytes: mlpTrainStepOnnxBytes(c, train), layout: mlpFlatLayout(c), dim: arch.dim }
     : { bytes: egnnTrainStepOnnxBytes(c, train), layout: flatLayoutOf(egnnTensorSpecs(c)), dim: arch.dim };

@@ -36,7 +36,7 @@ import {
   checkWeighting, diffusionCoefficients, prepareBatch, type DiffusionConfig, type PreparedBatch, type TimeSampling,
 } from './loss.js';
 import { learningRate } from './lr.js';
-import { mlpScales } from './mlp.js';
+import { isScaledMlp, SCALED_MLP_ON_ORT } from './mlp.js';
 import { architecture, engineBuffers, type Architecture, type EngineWeights, type NetworkSpec } from './architecture.js';
 import { fromEngineWeights, toEngineWeights, transposeData } from './layers.js';
 import { checkTensors, cloneTensors, zerosLike, type Tensors } from './tensors.js';
@@ -416,8 +416,8 @@ export async function createTrainer(net: NetworkSpec, train: TrainConfig, state:
   const engine = opts.engine ?? 'jax';
   if (!(TRAIN_ENGINES as readonly string[]).includes(engine)) throw new RangeError(`unknown training engine '${String(engine)}' (expected one of ${TRAIN_ENGINES.join(', ')})`);
   // The hand-written ONNX step has no input/output scaling (MlpConfig.inputScale): jax-js trains those.
-  const scaled = arch.config.kind === 'mlp' && (mlpScales(arch.config).input !== 1 || mlpScales(arch.config).output !== 1);
-  if (engine === 'onnxruntime' && scaled) throw new RangeError('the onnxruntime training step covers the MLP without inputScale/outputScale; use the jax engine for this network');
+  const scaled = arch.config.kind === 'mlp' && isScaledMlp(arch.config);
+  if (engine === 'onnxruntime' && scaled) throw new RangeError(SCALED_MLP_ON_ORT);
   if (engine !== 'jax' && !scaled) {
     // Loaded lazily: the ONNX graph builder and onnxruntime are not needed on the jax-js path.
     const { ortTrainerOrUndefined } = await import('./onnx-train-step.js');
