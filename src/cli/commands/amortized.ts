@@ -49,6 +49,7 @@ interface TrainOptions {
   iterations?: number;
   batch?: number;
   lr?: number;
+  lrSchedule?: 'constant' | 'cosine';
   particles?: number;
   bridges?: number;
   estimate?: 'resample' | 'mean';
@@ -91,6 +92,7 @@ function buildConfig(opts: TrainOptions, dim: number, targetName: string): Amort
   if (opts.iterations !== undefined) c.iterationsPerEpoch = opts.iterations;
   if (opts.batch !== undefined) c.batch = opts.batch;
   if (opts.lr !== undefined) c.lr = opts.lr;
+  if (opts.lrSchedule !== undefined) c.lrSchedule = opts.lrSchedule;
   if (opts.weighting !== undefined) c.weighting = opts.weighting;
   if (opts.parametrisation !== undefined) c.parametrisation = opts.parametrisation;
   // An explicit reference scale replaces the pilot's reference.
@@ -383,6 +385,7 @@ export function registerAmortized(program: Command): void {
     .option('--iterations <I>', 'iterations per epoch [preset]', parsePositiveInt)
     .option('--batch <B>', 'noisy points per iteration [preset]', parsePositiveInt)
     .option('--lr <rate>', 'Adam learning rate [preset]', parsePositiveNumber)
+    .option('--lr-schedule <kind>', 'constant, or cosine decay to the last of --epochs (set --epochs to what the --minutes budget reaches, or the rate stays high) [preset]', choiceParser(['constant', 'cosine']))
     .option('--particles <P>', 'AIS particles (HMC chains, iDEM samples) per noisy point [preset]', parsePositiveInt)
     .option('--bridges <K>', 'AIS annealing steps [preset]', parsePositiveInt)
     .option('--reference-scale <s>', 'rough scale of the target: the AIS base (HMC start) becomes the likelihood times N(0, s^2 I) instead of the bare likelihood [preset]', parsePositiveNumber)
