@@ -16,7 +16,8 @@
  *
  * Run: `npm run bench:amortized [-- --targets gmm40,gmm40-5d,dw4 --methods ais,ais-ir,hmc,idem,mcmc,smc
  *   --seeds 5 --minutes 10 [--epochs E] [--threads T] --n 2000 --merge]`. Writes bench/results/amortized-tables.json (or
- * `--out FILE`) and prints Markdown tables.
+ * `--out FILE`) and prints Markdown tables. A trained run whose folder under `--runs DIR`
+ * (bench/runs/amortized) holds a checkpoint is resumed: give another budget its own `--runs` and `--out`.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -53,7 +54,12 @@ const DIVERGED_W2 = 1e3;
 /** Candidates of the 'ais-ir' refinement (resampled to n). */
 const refineCandidates = Number(arg('refine', '10000'));
 
-interface Run { target: string; method: string; seed: number; metrics: Record<string, number>; floor: Record<string, number>; seconds: number; targetEvaluations: number; notes: string[] }
+interface Run {
+  target: string; method: string; seed: number; metrics: Record<string, number>; floor: Record<string, number>; seconds: number; targetEvaluations: number;
+  /** Training iterations of a trained method (its budget in steps: runs with a --minutes cap stop at different counts). */
+  iterations?: number;
+  notes: string[];
+}
 
 function trained(target: string, method: string, seed: number): Run {
   const out = join(runsDir, target, method, `seed${seed}`);
@@ -67,7 +73,7 @@ function trained(target: string, method: string, seed: number): Run {
   if (r.status !== 0) throw new Error(`${target}/${method}/seed ${seed} failed: ${r.stderr}`);
   const res = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8'));
   const metrics = Object.fromEntries(Object.entries(res.metrics as Record<string, number>).filter(([k]) => k in res.floor));
-  return { target, method, seed, metrics, floor: res.floor, seconds: (Date.now() - t0) / 1000, targetEvaluations: res.metrics.targetEvaluations, notes: res.notes };
+  return { target, method, seed, metrics, floor: res.floor, seconds: (Date.now() - t0) / 1000, targetEvaluations: res.metrics.targetEvaluations, iterations: res.metrics.iterations, notes: res.notes };
 }
 
 /**
@@ -89,7 +95,7 @@ function refined(target: string, seed: number): Run {
   const metrics = Object.fromEntries(Object.entries(res.metrics as Record<string, number>).filter(([k]) => k in res.floor));
   return {
     target, method: 'ais-ir', seed, metrics, floor: res.floor, seconds: base.timings.totalSeconds + (Date.now() - t0) / 1000,
-    targetEvaluations: base.metrics.targetEvaluations + res.metrics.targetEvaluations, notes: [...res.notes, `ESS fraction ${res.metrics.essFraction.toFixed(3)}`],
+    targetEvaluations: base.metrics.targetEvaluations + res.metrics.targetEvaluations, iterations: base.metrics.iterations, notes: [...res.notes, `ESS fraction ${res.metrics.essFraction.toFixed(3)}`],
   };
 }
 
@@ -150,6 +156,8 @@ async function main(): Promise<void> {
       table[t][m].seconds = meanSe(rs.map((r) => r.seconds));
       table[t][m].targetEvaluations = meanSe(rs.map((r) => r.targetEvaluations));
       table[t][m].seeds = { mean: rs.length, se: 0 };
+      const its = rs.map((r) => r.iterations).filter((v): v is number => v !== undefined);
+      if (its.length === rs.length) table[t][m].iterations = meanSe(its);
     }
   }
   mkdirSync(dirname(outFile), { recursive: true });
@@ -160,14 +168,14 @@ async function main(): Promise<void> {
   for (const t of Object.keys(table)) {
     // From the floor entries, which every method has even when all its runs diverged.
     const metricNames = Object.keys(table[t][Object.keys(table[t])[0]]).filter((k) => k.startsWith('floor_')).map((k) => k.slice('floor_'.length));
-    process.stdout.write(`\n### ${t} (${n} samples; mean (standard error) over seeds)\n\n| method | ${metricNames.join(' | ')} | seconds | target evals | seeds |\n|---|${metricNames.map(() => '---').join('|')}|---|---|---|\n`);
+    process.stdout.write(`\n### ${t} (${n} samples; mean (standard error) over seeds)\n\n| method | ${metricNames.join(' | ')} | seconds | iterations | target evals | seeds |\n|---|${metricNames.map(() => '---').join('|')}|---|---|---|---|\n`);
     const f = (c: { mean: number; se: number }) => `${c.mean.toPrecision(3)} (${Number.isFinite(c.se) ? c.se.toPrecision(2) : '-'})`;
     for (const m of Object.keys(table[t])) {
       const c = table[t][m];
-      process.stdout.write(`| ${m}${c.diverged.mean > 0 ? ` (${c.diverged.mean} diverged, not in the means)` : ''} | ${metricNames.map((k) => (c[k] ? f(c[k]) : '—')).join(' | ')} | ${c.seconds.mean.toFixed(0)} | ${c.targetEvaluations.mean.toExponential(1)} | ${c.seeds.mean} |\n`);
+      process.stdout.write(`| ${m}${c.diverged.mean > 0 ? ` (${c.diverged.mean} diverged, not in the means)` : ''} | ${metricNames.map((k) => (c[k] ? f(c[k]) : '—')).join(' | ')} | ${c.seconds.mean.toFixed(0)} | ${c.iterations ? c.iterations.mean.toFixed(0) : '—'} | ${c.targetEvaluations.mean.toExponential(1)} | ${c.seeds.mean} |\n`);
     }
     const any = table[t][Object.keys(table[t])[0]];
-    process.stdout.write(`| floor | ${metricNames.map((k) => f(any[`floor_${k}`])).join(' | ')} | | | |\n`);
+    process.stdout.write(`| floor | ${metricNames.map((k) => f(any[`floor_${k}`])).join(' | ')} | | | | |\n`);
   }
   process.stdout.write(`\nwrote ${outFile}\n`);
 }

@@ -194,10 +194,16 @@ export class GaussianMixture implements SampleableTarget {
     const gd = grad.data;
     const l = new Float64Array(K);
     const iv = 1 / v;
+    // A component more than `cut` nats below the largest is skipped: all K of them together weigh
+    // less than 2^-53 of the sum (>= 1), below the rounding of the value and of the
+    // responsibility-weighted gradient. Most GMM-40 components are that far from any point.
+    const cut = 53 * Math.LN2 + Math.log(K);
+    const acc = new Float64Array(d);
     for (let i = 0; i < n; i++) {
       const off = i * d;
       let xx = 0;
       for (let j = 0; j < d; j++) xx += xd[off + j] * xd[off + j];
+      // Pass 1: l_k up to the shared -|x|^2 / (2v), and their maximum.
       let m = -Infinity;
       if (d === 2) {
         // The common 2-D case, unrolled.
@@ -217,23 +223,35 @@ export class GaussianMixture implements SampleableTarget {
           if (s > m) m = s;
         }
       }
+      // Pass 2, fused: the sum of exp(l_k - m) and, for the gradient, of exp(l_k - m) a_k.
+      const lo = m - cut;
       let sum = 0;
-      for (let k = 0; k < K; k++) {
-        const e = l[k] - m;
-        const w = e < -50 ? 0 : Math.exp(e); // below exp(-50) a term cannot change the sum (see run)
-        l[k] = w;
-        sum += w;
+      if (!wantGrad) {
+        for (let k = 0; k < K; k++) if (l[k] >= lo) sum += Math.exp(l[k] - m);
+      } else if (d === 2) {
+        let g0 = 0;
+        let g1 = 0;
+        for (let k = 0; k < K; k++) {
+          if (l[k] < lo) continue;
+          const w = Math.exp(l[k] - m);
+          sum += w;
+          g0 += w * a[2 * k];
+          g1 += w * a[2 * k + 1];
+        }
+        gd[off] = g0 / sum - xd[off] * iv;
+        gd[off + 1] = g1 / sum - xd[off + 1] * iv;
+      } else {
+        acc.fill(0);
+        for (let k = 0; k < K; k++) {
+          if (l[k] < lo) continue;
+          const w = Math.exp(l[k] - m);
+          sum += w;
+          const kb = k * d;
+          for (let j = 0; j < d; j++) acc[j] += w * a[kb + j];
+        }
+        for (let j = 0; j < d; j++) gd[off + j] = acc[j] / sum - xd[off + j] * iv;
       }
       value[i] = m + Math.log(sum) - 0.5 * xx * iv;
-      if (!wantGrad) continue;
-      const inv = 1 / sum;
-      for (let j = 0; j < d; j++) gd[off + j] = -xd[off + j] * iv;
-      for (let k = 0; k < K; k++) {
-        const w = l[k];
-        if (w === 0) continue;
-        const kb = k * d;
-        for (let j = 0; j < d; j++) gd[off + j] += w * inv * a[kb + j];
-      }
     }
     return { value, grad };
   }
