@@ -16,7 +16,7 @@ import type { EnergyName, MetricName } from '../evaluate/compare.js';
 import { loadEnergyModule } from '../io/energy-module.js';
 import { InputError } from '../io/errors.js';
 import { readNpyBatch } from '../io/npy.js';
-import { dw4, removeCentreOfMass } from '../targets/dw4.js';
+import { dw4, randomSymmetry, removeCentreOfMass } from '../targets/dw4.js';
 import { gmm40 } from '../targets/gmm40.js';
 
 export const AMORTIZED_TARGETS = ['gmm40', 'gmm40-5d', 'dw4'] as const;
@@ -30,6 +30,11 @@ export interface AmortizedProblem {
   validation(key: Key, n: number): Batch | null;
   /** `n` test samples and `n` more independent ones for the floor, or null. */
   test(key: Key, n: number): { test: Batch; floor: Batch } | null;
+  /**
+   * A random symmetry of the target applied row by row (DW-4: `randomSymmetry`): the floor samples
+   * moved by it give the score of an exact sampler when the reference sets are not symmetric.
+   */
+  symmetrise?: (key: Key, x: Batch) => Batch;
   metrics: MetricName[];
   energy?: EnergyName;
   /** Histogram square for TVD in 2-D. */
@@ -69,6 +74,7 @@ export async function amortizedProblem(spec: string, reference?: string): Promis
       test: (_key, n) => ({ test: rows(load('test_split_DW4.npy'), 0, n, 'data/test_split_DW4.npy'), floor: rows(load('val_split_DW4.npy'), 0, n, 'data/val_split_DW4.npy') }),
       metrics: ['w1', 'w2', 'mean'],
       energy: 'dw4',
+      symmetrise: (key, x) => randomSymmetry(key, x, 4, 2),
       range: 50,
       bins: 100,
     };
@@ -105,6 +111,11 @@ export function referenceKeys(seed: number): { refs: Key; validation: Key; evalu
 export interface Judgement {
   metrics: Record<string, number>;
   floor: Record<string, number>;
+  /**
+   * The floor samples moved by random symmetries of the target, against the same test set: what an
+   * exact sampler scores when the reference sets are not symmetric (DW-4 only).
+   */
+  symmetricFloor?: Record<string, number>;
   protocol: Record<string, unknown>;
 }
 
@@ -116,6 +127,21 @@ export function judgeSamples(key: Key, problem: AmortizedProblem, samples: Batch
   const [k1, k2] = split(key, 2);
   const r = compareSamples(k1, samples, refs.test, opts);
   const f = compareSamples(k2, refs.floor, refs.test, opts);
-  return { metrics: r.metrics, floor: f.metrics, protocol: r.protocol };
+  const sym = symmetricFloor(key, problem, samples.n);
+  return { metrics: r.metrics, floor: f.metrics, ...(sym ? { symmetricFloor: sym } : {}), protocol: r.protocol };
+}
+
+/**
+ * The metrics of `n` floor samples moved by random symmetries of the target (`symmetrise`) against
+ * the test set of `judgeSamples(key, ...)`: what an exact sampler scores there. Null for a problem
+ * without symmetries or references.
+ */
+export function symmetricFloor(key: Key, problem: AmortizedProblem, n: number): Record<string, number> | null {
+  const refs = problem.test(key, n);
+  if (!refs || !problem.symmetrise) return null;
+  const opts = { metrics: problem.metrics, bins: problem.bins, range: problem.range, energy: problem.energy, maxTransportPoints: 5000 };
+  // foldIn, not a third split of judgeSamples' key: its other figures stay as they were.
+  const [k1, k2] = split(foldIn(key, 1), 2);
+  return compareSamples(k1, problem.symmetrise(k2, refs.floor), refs.test, opts).metrics;
 }
 

@@ -11,6 +11,7 @@
  * DW-n), with DW-4 as the default.
  */
 import { makeBatch, type Batch } from '../core/batch.js';
+import { normal, split, uniform, type Key } from '../core/key.js';
 import type { Target, ValueAndGrad } from '../core/types.js';
 
 export interface MultiDoubleWellOptions {
@@ -148,6 +149,58 @@ export function removeCentreOfMass(x: Batch, particles: number, spaceDim: number
       for (let i = 0; i < particles; i++) m += x.data[off + i * spaceDim + k];
       m /= particles;
       for (let i = 0; i < particles; i++) out.data[off + i * spaceDim + k] = x.data[off + i * spaceDim + k] - m;
+    }
+  }
+  return out;
+}
+
+/**
+ * Each row moved by its own uniformly random symmetry of the potential: an orthogonal map of the
+ * space, Haar on O(spaceDim) (rotations and reflections; Gram–Schmidt of a Gaussian matrix), applied
+ * to every particle, then a uniformly random permutation of the particles (Fisher–Yates). The
+ * energy and the centre of mass are unchanged. Why: the Boltzmann distribution is invariant under
+ * these maps, so symmetrised reference samples are what an exact sampler would give — unlike the
+ * shipped DW-4 sets, whose coordinate means sit up to 0.27 from 0 (13 standard errors at 10,000
+ * samples; measured), a bias no equivariant model can reproduce.
+ */
+export function randomSymmetry(key: Key, x: Batch, particles: number, spaceDim: number): Batch {
+  if (x.dim !== particles * spaceDim) throw new RangeError(`randomSymmetry: dimension ${x.dim} is not ${particles} x ${spaceDim}`);
+  const [kq, kp] = split(key, 2);
+  const g = normal(kq, x.n * spaceDim * spaceDim);
+  const u = uniform(kp, x.n * particles);
+  const out = makeBatch(x.n, x.dim);
+  const q = new Float64Array(spaceDim * spaceDim);
+  const order = new Int32Array(particles);
+  for (let r = 0; r < x.n; r++) {
+    // Rows of q: Gram–Schmidt of the Gaussian rows (a Gaussian matrix's QR factor with R's diagonal
+    // positive is Haar distributed).
+    q.set(g.subarray(r * spaceDim * spaceDim, (r + 1) * spaceDim * spaceDim));
+    for (let i = 0; i < spaceDim; i++) {
+      for (let j = 0; j < i; j++) {
+        let dot = 0;
+        for (let k = 0; k < spaceDim; k++) dot += q[i * spaceDim + k] * q[j * spaceDim + k];
+        for (let k = 0; k < spaceDim; k++) q[i * spaceDim + k] -= dot * q[j * spaceDim + k];
+      }
+      let norm = 0;
+      for (let k = 0; k < spaceDim; k++) norm += q[i * spaceDim + k] ** 2;
+      norm = Math.sqrt(norm);
+      for (let k = 0; k < spaceDim; k++) q[i * spaceDim + k] /= norm;
+    }
+    for (let i = 0; i < particles; i++) order[i] = i;
+    for (let i = particles - 1; i > 0; i--) {
+      const j = Math.min(i, Math.floor(u[r * particles + i] * (i + 1)));
+      const t = order[i];
+      order[i] = order[j];
+      order[j] = t;
+    }
+    const off = r * x.dim;
+    for (let i = 0; i < particles; i++) {
+      const src = off + order[i] * spaceDim;
+      for (let a = 0; a < spaceDim; a++) {
+        let v = 0;
+        for (let k = 0; k < spaceDim; k++) v += q[a * spaceDim + k] * x.data[src + k];
+        out.data[off + i * spaceDim + a] = v;
+      }
     }
   }
   return out;

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { makeBatch, type Batch } from '../../src/core/batch.js';
 import { keyFromSeed, normalBatch } from '../../src/core/key.js';
-import { dw4, MultiDoubleWell } from '../../src/targets/dw4.js';
+import { dw4, MultiDoubleWell, randomSymmetry, removeCentreOfMass } from '../../src/targets/dw4.js';
 import { expectGradientMatches, maxRelError } from './helpers.js';
 
 const valFile = fileURLToPath(new URL('../../data/val_split_DW4.npy', import.meta.url));
@@ -111,5 +111,51 @@ describe('DW-4', () => {
     expect(t.pairs).toBe(3);
     const y = normalBatch(keyFromSeed(8), 10, 9);
     expectGradientMatches((z) => t.logDensity(z), t.logDensityAndGrad(y).grad, y);
+  });
+});
+
+describe('randomSymmetry', () => {
+  it('keeps the energy, the centre of mass and the pair distances of every row; same key, same rows', () => {
+    const m = dw4();
+    const x = removeCentreOfMass(normalBatch(keyFromSeed(3), 200, 8), 4, 2);
+    for (let i = 0; i < x.data.length; i++) x.data[i] *= 2;
+    const y = randomSymmetry(keyFromSeed(4), x, 4, 2);
+    expect(maxRelError(m.energy(y), m.energy(x))).toBeLessThan(1e-12);
+    const sorted = (b: Batch, r: number): number[] => Array.from(m.pairDistances(b).data.subarray(r * 6, r * 6 + 6)).sort((a, c) => a - c);
+    for (let r = 0; r < x.n; r++) {
+      const [dx, dy] = [sorted(x, r), sorted(y, r)];
+      for (let p = 0; p < 6; p++) expect(Math.abs(dx[p] - dy[p])).toBeLessThan(1e-12);
+      for (let k = 0; k < 2; k++) expect(Math.abs(y.data[r * 8 + k] + y.data[r * 8 + 2 + k] + y.data[r * 8 + 4 + k] + y.data[r * 8 + 6 + k])).toBeLessThan(1e-12);
+    }
+    expect(Array.from(randomSymmetry(keyFromSeed(4), x, 4, 2).data)).toEqual(Array.from(y.data));
+    expect(() => randomSymmetry(keyFromSeed(4), x, 3, 2)).toThrow(/dimension 8 is not 3 x 2/);
+  });
+
+  // One configuration moved N times: a Haar-random orthogonal map and a uniform permutation give
+  // every coordinate mean 0 and, per particle slot, second moments |v|^2 / D I with |v|^2 the
+  // particles' mean squared norm. Tolerance: 4.5 standard errors of each moment (sample sd).
+  it.each([[4, 2], [3, 3]])('spreads one configuration of %i particles in %i-D isotropically over orientations and labels', (P, D) => {
+    const N = 4000;
+    const v = removeCentreOfMass(normalBatch(keyFromSeed(P * 10 + D), 1, P * D), P, D);
+    let s = 0;
+    for (let i = 0; i < P * D; i++) s += v.data[i] ** 2 / P;
+    const x = makeBatch(N, P * D);
+    for (let r = 0; r < N; r++) x.data.set(v.data, r * P * D);
+    const y = randomSymmetry(keyFromSeed(9), x, P, D);
+    const check = (f: (r: number) => number, expected: number): void => {
+      let m = 0;
+      let m2 = 0;
+      for (let r = 0; r < N; r++) {
+        const z = f(r);
+        m += z / N;
+        m2 += (z * z) / N;
+      }
+      const se = Math.sqrt((m2 - m * m) / N);
+      expect(Math.abs(m - expected)).toBeLessThan(4.5 * se);
+    };
+    for (let c = 0; c < P * D; c++) check((r) => y.data[r * P * D + c], 0);
+    for (let a = 0; a < D; a++) {
+      for (let b = a; b < D; b++) check((r) => y.data[r * P * D + a] * y.data[r * P * D + b], a === b ? s / D : 0);
+    }
   });
 });
