@@ -109,6 +109,8 @@ describe('tweedie amortized train / sample', () => {
       [['--target', 'dw4', '--preset', 'paper'], /--preset paper covers GMM-40/],
       [['--target', 'gmm40', '--resume', '--out', 'nothing-here'], /no checkpoint\.safetensors/],
       [['--target', 'gmm40', '--posterior', 'hmc', '--bridges', '3'], /--bridges/],
+      [['--target', 'gmm40', '--posterior', 'idem', '--step-size', '0.1'], /--step-size applies to --posterior ais or hmc/],
+      [['--target', 'gmm40', '--lr-schedule', 'linear'], /--lr-schedule/],
     ];
     for (const [args, msg] of cases) {
       const r = tweedie('amortized', 'train', ...args, '--quiet');

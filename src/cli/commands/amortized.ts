@@ -52,6 +52,7 @@ interface TrainOptions {
   lrSchedule?: 'constant' | 'cosine';
   particles?: number;
   bridges?: number;
+  stepSize?: number;
   estimate?: 'resample' | 'mean';
   referenceScale?: number;
   referencePilot: boolean;
@@ -101,10 +102,15 @@ function buildConfig(opts: TrainOptions, dim: number, targetName: string): Amort
   if (p.kind === 'ais') {
     if (opts.particles !== undefined) p.particles = opts.particles;
     if (opts.bridges !== undefined) p.bridges = opts.bridges;
+    if (opts.stepSize !== undefined) p.stepSize = opts.stepSize;
     if (opts.estimate !== undefined) p.estimate = opts.estimate;
     if (opts.referenceScale !== undefined) p.referenceScale = opts.referenceScale;
   } else {
     if (opts.referenceScale !== undefined && p.kind === 'hmc') p.referenceScale = opts.referenceScale;
+    if (opts.stepSize !== undefined) {
+      if (p.kind !== 'hmc') throw new InputError('--step-size applies to --posterior ais or hmc');
+      p.stepSize = opts.stepSize;
+    }
     if (opts.bridges !== undefined || opts.estimate !== undefined) throw new InputError('--bridges and --estimate apply to --posterior ais only');
     if (opts.particles !== undefined) {
       if (p.kind === 'hmc') p.chains = opts.particles;
@@ -390,6 +396,7 @@ export function registerAmortized(program: Command): void {
     .option('--lr-schedule <kind>', 'constant, or cosine decay to the last of --epochs (set --epochs to what the --minutes budget reaches, or the rate stays high) [preset]', choiceParser(['constant', 'cosine']))
     .option('--particles <P>', 'AIS particles (HMC chains, iDEM samples) per noisy point [preset]', parsePositiveInt)
     .option('--bridges <K>', 'AIS annealing steps [preset]', parsePositiveInt)
+    .option('--step-size <h>', 'step size of the AIS transitions (HMC leapfrog or MALA) or of the HMC posterior chains [preset]', parsePositiveNumber)
     .option('--reference-scale <s>', 'rough scale of the target: the AIS base (HMC start) becomes the likelihood times N(0, s^2 I) instead of the bare likelihood [preset]', parsePositiveNumber)
     .option('--no-reference-pilot', "the paper's start: buffer from the untrained model and AIS base the bare likelihood, instead of a 2-second SMC pilot on the target seeding the buffer and shaping the base with a Gaussian matched to it (the default, also for DW-4; --preset paper has none)")
     .option('--estimate <kind>', "AIS estimate: resample (one particle + MALA, the paper's) or mean (weighted mean)", choiceParser(['resample', 'mean']))
