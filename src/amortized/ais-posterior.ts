@@ -12,6 +12,7 @@
 import { split, type Key } from '../core/key.js';
 import { ais } from '../mcmc/ais.js';
 import { initChains } from '../mcmc/types.js';
+import { adaptStepSize } from '../mcmc/adaptation.js';
 import { malaStep } from '../mcmc/mala.js';
 import { gumbelMaxPick, gatherRows } from '../mcmc/resampling.js';
 import type { LogDensityFn } from '../mcmc/types.js';
@@ -32,8 +33,13 @@ export interface AisPosteriorOptions {
   estimate: 'resample' | 'mean';
   /** MALA refinement steps after resampling (paper: 5; 'resample' only). */
   refineSteps: number;
-  /** MALA step size of the refinement (paper: 0.01). */
+  /** MALA step size of the refinement (paper: 0.01; with `refineAdapt`, the starting one). */
   refineStepSize: number;
+  /**
+   * Adapt each problem's refinement step size after every step: x 1.5 above acceptance 0.6,
+   * / 1.5 below 0.5 (the paper's DW-4 refinement, Appendix C; `mcmc/adaptation.ts`) [false].
+   */
+  refineAdapt?: boolean;
   /**
    * Scale `s` of a reference prior `N(0, s^2 I)` that shapes the AIS base (see `likelihoodBase`);
    * absent: the paper's base, the likelihood itself.
@@ -64,6 +70,7 @@ export function checkAisPosteriorOptions(o: AisPosteriorOptions): void {
   if (!(o.stepSize > 0) || !Number.isFinite(o.stepSize)) throw new RangeError(`AIS posterior: stepSize must be positive, got ${o.stepSize}`);
   if (!(o.refineStepSize > 0) || !Number.isFinite(o.refineStepSize)) throw new RangeError(`AIS posterior: refineStepSize must be positive, got ${o.refineStepSize}`);
   if (o.transition !== 'hmc' && o.transition !== 'mala') throw new RangeError(`AIS posterior: transition must be 'hmc' or 'mala', got '${String(o.transition)}'`);
+  if (o.refineAdapt !== undefined && typeof o.refineAdapt !== 'boolean') throw new RangeError(`AIS posterior: refineAdapt must be true or false, got ${String(o.refineAdapt)}`);
   if (o.estimate !== 'resample' && o.estimate !== 'mean') throw new RangeError(`AIS posterior: estimate must be 'resample' or 'mean', got '${String(o.estimate)}'`);
 }
 
@@ -96,8 +103,11 @@ export function aisPosteriorMean(key: Key, prior: LogDensityFn, problems: Poster
   let state = initChains(picked, post);
   let acc = 0;
   const keys = split(kRefine, opts.refineSteps);
+  // One step size per problem: at small t the posterior is ~sigma/alpha wide, at large t the target's width.
+  let h: Float64Array = new Float64Array(B).fill(opts.refineStepSize);
   for (const k of keys) {
-    const [next, info] = malaStep(k, state, post, opts.refineStepSize);
+    const [next, info] = malaStep(k, state, post, opts.refineAdapt ? h : opts.refineStepSize);
+    if (opts.refineAdapt) h = adaptStepSize(h, info.acceptanceRate);
     state = next;
     nonFinite += info.nonFinite;
     let s = 0;

@@ -184,6 +184,21 @@ describe('posterior means against the exact GMM posterior mean', () => {
     expect(est.nonFinite).toBe(0);
   });
 
+  it('AIS, resample + adapted MALA refinement (the paper\'s DW-4 rule): from a step 20x too large each problem\'s step adapts, and the picks still average to the posterior mean', () => {
+    const { xt, alpha, sigma } = cases[0];
+    const copies = 300;
+    const p = repeated(xt, alpha, sigma, copies);
+    const exact = g.posteriorMean(makeBatch(1, 2, xt), alpha, sigma).data;
+    const opts = { ...paperAisOptions(), particles: 100, stepSize: 0.3, refineSteps: 50, refineStepSize: 5 };
+    const fixed = aisPosteriorMean(keyFromSeed(5), prior, p, opts);
+    const adapted = aisPosteriorMean(keyFromSeed(5), prior, p, { ...opts, refineAdapt: true });
+    expect(fixed.refineAcceptance).toBeLessThan(0.1);
+    expect(adapted.refineAcceptance).toBeGreaterThan(0.35);
+    const { mean, se } = meanAndSe(adapted.x0);
+    for (let j = 0; j < 2; j++) expect(Math.abs(mean[j] - exact[j]) / se[j]).toBeLessThan(Z);
+    expect(() => aisPosteriorMean(keyFromSeed(5), prior, p, { ...opts, refineAdapt: 1 as unknown as boolean })).toThrow(/refineAdapt/);
+  });
+
   it.each(cases)('AIS, weighted mean: each estimate is close to the exact mean, $name', ({ xt, alpha, sigma }) => {
     const copies = 40;
     const p = repeated(xt, alpha, sigma, copies);

@@ -111,6 +111,8 @@ describe('tweedie amortized train / sample', () => {
       [['--target', 'gmm40', '--posterior', 'hmc', '--bridges', '3'], /--bridges/],
       [['--target', 'gmm40', '--posterior', 'idem', '--step-size', '0.1'], /--step-size applies to --posterior ais or hmc/],
       [['--target', 'gmm40', '--lr-schedule', 'linear'], /--lr-schedule/],
+      [['--target', 'gmm40', '--refine-steps', '5'], /add --estimate resample/],
+      [['--target', 'gmm40', '--posterior', 'hmc', '--refine-steps', '5'], /apply to --posterior ais only/],
     ];
     for (const [args, msg] of cases) {
       const r = tweedie('amortized', 'train', ...args, '--quiet');

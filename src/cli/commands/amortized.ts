@@ -53,6 +53,9 @@ interface TrainOptions {
   particles?: number;
   bridges?: number;
   stepSize?: number;
+  refineSteps?: number;
+  refineStepSize?: number;
+  refineAdapt?: boolean;
   estimate?: 'resample' | 'mean';
   referenceScale?: number;
   referencePilot: boolean;
@@ -103,7 +106,11 @@ function buildConfig(opts: TrainOptions, dim: number, targetName: string): Amort
     if (opts.particles !== undefined) p.particles = opts.particles;
     if (opts.bridges !== undefined) p.bridges = opts.bridges;
     if (opts.stepSize !== undefined) p.stepSize = opts.stepSize;
+    if (opts.refineSteps !== undefined) p.refineSteps = opts.refineSteps;
+    if (opts.refineStepSize !== undefined) p.refineStepSize = opts.refineStepSize;
+    if (opts.refineAdapt) p.refineAdapt = true;
     if (opts.estimate !== undefined) p.estimate = opts.estimate;
+    if ((opts.refineSteps ?? 0) > 0 && p.estimate !== 'resample') throw new InputError('--refine-steps refines the resampled particle: add --estimate resample');
     if (opts.referenceScale !== undefined) p.referenceScale = opts.referenceScale;
   } else {
     if (opts.referenceScale !== undefined && p.kind === 'hmc') p.referenceScale = opts.referenceScale;
@@ -111,7 +118,9 @@ function buildConfig(opts: TrainOptions, dim: number, targetName: string): Amort
       if (p.kind !== 'hmc') throw new InputError('--step-size applies to --posterior ais or hmc');
       p.stepSize = opts.stepSize;
     }
-    if (opts.bridges !== undefined || opts.estimate !== undefined) throw new InputError('--bridges and --estimate apply to --posterior ais only');
+    if (opts.bridges !== undefined || opts.estimate !== undefined || opts.refineSteps !== undefined || opts.refineStepSize !== undefined || opts.refineAdapt) {
+      throw new InputError('--bridges, --estimate and --refine-* apply to --posterior ais only');
+    }
     if (opts.particles !== undefined) {
       if (p.kind === 'hmc') p.chains = opts.particles;
       else c.posterior = { ...p, samples: opts.particles };
@@ -400,6 +409,9 @@ export function registerAmortized(program: Command): void {
     .option('--reference-scale <s>', 'rough scale of the target: the AIS base (HMC start) becomes the likelihood times N(0, s^2 I) instead of the bare likelihood [preset]', parsePositiveNumber)
     .option('--no-reference-pilot', "the paper's start: buffer from the untrained model and AIS base the bare likelihood, instead of a 2-second SMC pilot on the target seeding the buffer and shaping the base with a Gaussian matched to it (the default, also for DW-4; --preset paper has none)")
     .option('--estimate <kind>', "AIS estimate: resample (one particle + MALA, the paper's) or mean (weighted mean)", choiceParser(['resample', 'mean']))
+    .option('--refine-steps <S>', 'MALA steps on the posterior after resampling (--estimate resample) [preset]', parseNonNegativeInt)
+    .option('--refine-step-size <h>', 'step size of those MALA steps (with --refine-adapt, the first) [preset]', parsePositiveNumber)
+    .option('--refine-adapt', "adapt each noisy point's refinement step size to acceptance 0.5-0.6 (x or / 1.5 per step; the paper's DW-4 rule)")
     .option('--weighting <w>', `loss weight w(t): ${AMORTIZED_WEIGHTINGS.join(', ')} [preset]`, choiceParser(AMORTIZED_WEIGHTINGS))
     .option('--parametrisation <kind>', 'network output: noise or mean [preset]', choiceParser(['noise', 'mean']))
     .option('--validate-every <E>', 'validate (W2 on held-out references) every E epochs', parsePositiveInt, 10)
