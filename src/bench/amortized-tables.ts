@@ -18,6 +18,7 @@
  *   --seeds 5 --minutes 10 [--epochs E] [--threads T] --n 2000 --merge]`. Writes bench/results/amortized-tables.json (or
  * `--out FILE`) and prints Markdown tables. A trained run whose folder under `--runs DIR`
  * (bench/runs/amortized) holds a checkpoint is resumed: give another budget its own `--runs` and `--out`.
+ * `--merge --rejudge --seeds 0` recomputes every kept run's metrics from its saved samples.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { foldIn, keyFromSeed } from '../core/key.js';
 import { runMcmcBaseline, runSmcBaseline } from '../baselines/mcmc.js';
 import { amortizedProblem, judgeSamples, referenceKeys, symmetricFloor } from '../cli/amortized-problem.js';
+import { readNpyBatch } from '../io/npy.js';
 import { removeCentreOfMass } from '../targets/dw4.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -49,6 +51,11 @@ const mcmcCap = Number(arg('mcmc-cap', '2e9'));
 const runsDir = arg('runs', join(ROOT, 'bench/runs/amortized'));
 const outFile = arg('out', join(ROOT, 'bench/results/amortized-tables.json'));
 const merge = process.argv.includes('--merge');
+/**
+ * Judge every kept run again from its saved samples (`--runs DIR/target/method/seedS/samples.npy`)
+ * with today's metrics, e.g. after a metric was added; runs without saved samples (MCMC, SMC) keep theirs.
+ */
+const rejudge = process.argv.includes('--rejudge');
 /** W2 above which a run counts as diverged (the floors are 1.5-4.5). */
 const DIVERGED_W2 = 1e3;
 /** Candidates of the 'ais-ir' refinement (resampled to n). */
@@ -126,6 +133,16 @@ function meanSe(v: number[]): { mean: number; se: number } {
 async function main(): Promise<void> {
   const previous: Run[] = merge && existsSync(outFile) ? JSON.parse(readFileSync(outFile, 'utf8')).runs : [];
   const runs: Run[] = previous.filter((r) => !(targets.includes(r.target) && methods.includes(r.method) && r.seed >= firstSeed && r.seed < firstSeed + seeds));
+  if (rejudge) {
+    for (const r of runs) {
+      const file = join(runsDir, r.target, r.method, `seed${r.seed}`, 'samples.npy');
+      if (!existsSync(file)) continue;
+      const j = judgeSamples(referenceKeys(r.seed).refs, await amortizedProblem(r.target), readNpyBatch(file))!;
+      r.metrics = j.metrics;
+      r.floor = j.floor;
+      process.stderr.write(`rejudged ${r.target} ${r.method} seed ${r.seed} from ${file}\n`);
+    }
+  }
   for (const target of targets) {
     for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
       let aisEvaluations = NaN;

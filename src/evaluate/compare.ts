@@ -7,13 +7,15 @@
 import { type Batch, assertSameDim } from '../core/batch.js';
 import { type Key, permutation, split } from '../core/key.js';
 import { jsdHistogram2dDetailed } from '../metrics/jsd.js';
-import { energyTvd, marginalTvd, tvdHistogram2dDetailed } from '../metrics/tvd.js';
+import { energyTvd, marginalTvd, marginalTvdExact, tvdHistogram2dDetailed } from '../metrics/tvd.js';
 import { meanErrors } from '../metrics/moments.js';
 import { wasserstein, wassersteinBoth } from '../metrics/wasserstein.js';
 import { type MultiDoubleWell, dw4 } from '../targets/dw4.js';
 
+/** Metrics of one sample set against another (`tweedie eval`). */
 export const METRIC_NAMES = ['w1', 'w2', 'tvd', 'jsd', 'mean', 'marginal_tvd'] as const;
-export type MetricName = (typeof METRIC_NAMES)[number];
+/** Those, and `marginal_tvd_exact`, which needs the target's exact marginals (`CompareOptions.exactMarginals`). */
+export type MetricName = (typeof METRIC_NAMES)[number] | 'marginal_tvd_exact';
 export const ENERGY_NAMES = ['dw4'] as const;
 export type EnergyName = (typeof ENERGY_NAMES)[number];
 
@@ -27,6 +29,8 @@ export interface CompareOptions {
   energy?: EnergyName;
   /** Largest set size for exact W (an O(n^3) assignment); larger sets are sub-sampled. */
   maxTransportPoints?: number;
+  /** Exact marginal bin probabilities of the target, for `marginal_tvd_exact` (e.g. `GaussianMixture.marginalBinProbabilities`). */
+  exactMarginals?: (j: number, edges: Float64Array) => Float64Array;
 }
 
 export interface Comparison {
@@ -98,6 +102,11 @@ export function compareSamples(key: Key, samples: Batch, reference: Batch, opts:
     // The amortized-posterior paper's GMM TVD: per-coordinate histograms, 1000 bins on [-100, 100].
     metrics.marginal_tvd = marginalTvd(a, r, 1000, -100, 100);
     protocol.marginalHistogram = { bins: 1000, range: [-100, 100] };
+  }
+  if (wants.has('marginal_tvd_exact')) {
+    if (!opts.exactMarginals) throw new RangeError('marginal_tvd_exact needs the target\'s exact marginals (CompareOptions.exactMarginals)');
+    // The same histograms against the exact bin probabilities: the protocol the paper's TVDs match.
+    metrics.marginal_tvd_exact = marginalTvdExact(a, opts.exactMarginals, 1000, -100, 100);
   }
   if (wants.has('mean')) {
     const e = meanErrors(a, r);

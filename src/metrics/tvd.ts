@@ -99,3 +99,26 @@ export function marginalTvd(a: Batch, b: Batch, bins = 1000, lo = -100, hi = 100
   }
   return total / a.dim;
 }
+
+/**
+ * `marginalTvd` of `a` against exact bin probabilities instead of a second sample:
+ * `probabilities(j, edges)` gives coordinate j's probability of each bin (e.g.
+ * `GaussianMixture.marginalBinProbabilities`). Its floor at n samples is lower than the
+ * two-sample one (GMM-40, n = 2000: 0.17 against 0.24 in 2-D, 0.10 against 0.14 in 5-D), and the
+ * amortized-posterior paper's TVDs sit at or above it, below the two-sample floor: this is the
+ * protocol its table matches.
+ */
+export function marginalTvdExact(a: Batch, probabilities: (j: number, edges: Float64Array) => Float64Array, bins = 1000, lo = -100, hi = 100): number {
+  if (a.n < 1) throw new RangeError('marginalTvdExact: empty sample set');
+  const edges = linspaceEdges(lo, hi, bins);
+  let total = 0;
+  for (let j = 0; j < a.dim; j++) {
+    const ha = histogram1d(column(a, j), edges).counts;
+    const p = probabilities(j, edges);
+    if (p.length !== bins) throw new RangeError(`marginalTvdExact: ${p.length} bin probabilities for ${bins} bins`);
+    let s = 0;
+    for (let i = 0; i < bins; i++) s += Math.abs(ha[i] / a.n - p[i]);
+    total += 0.5 * s;
+  }
+  return total / a.dim;
+}

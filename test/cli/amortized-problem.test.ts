@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { amortizedProblem, judgeSamples, referenceKeys, symmetricFloor } from '../../src/cli/amortized-problem.js';
 import { randomSymmetry } from '../../src/targets/dw4.js';
 import { keyFromSeed } from '../../src/core/key.js';
+import { compareSamples } from '../../src/evaluate/compare.js';
 
 describe('judgeSamples: the exact-sampler floor of DW-4', () => {
   it('judges symmetrised floor samples beside the floor for DW-4 (same energies, so the same energy and distance TVD), and not for GMM-40', async () => {
@@ -21,6 +22,10 @@ describe('judgeSamples: the exact-sampler floor of DW-4', () => {
     const gmm = await amortizedProblem('gmm40');
     const g = judgeSamples(key, gmm, gmm.test(key, n)!.floor)!;
     expect(g.symmetricFloor).toBeUndefined();
+    // GMM-40 is also judged against its exact marginals (the paper's TVD protocol).
+    expect(g.metrics.marginal_tvd_exact).toBeGreaterThan(0);
+    expect(g.metrics.marginal_tvd_exact).toBeLessThan(1);
+    expect(() => compareSamples(key, refs.test, refs.floor, { metrics: ['marginal_tvd_exact'] })).toThrow(/exact marginals/);
     expect(symmetricFloor(key, gmm, n)).toBeNull();
   });
 });
