@@ -17,6 +17,8 @@ export interface RunRecord {
   config: Record<string, unknown>;
   metrics?: Record<string, unknown>;
   floor?: Record<string, unknown>;
+  /** What an exact sampler scores where the reference sets are not symmetric (DW-4; `judgeSamples`). Undefined: not written. */
+  symmetricFloor?: Record<string, unknown>;
   outputs?: Record<string, string>;
   timings: Record<string, number>;
   notes?: string[];

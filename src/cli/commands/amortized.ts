@@ -265,7 +265,7 @@ async function trainAction(opts: TrainOptions): Promise<void> {
     config: { target: opts.target, preset: opts.preset, ...c, validateEvery: opts.validateEvery, validateN: opts.validateN, evalN: opts.evalN, minutes: opts.minutes ?? null, protocol: judged?.protocol },
     metrics: { ...(judged?.metrics ?? {}), ...problems, epochs, iterations: epochs * c.iterationsPerEpoch, targetEvaluations: evaluations, bestValidationW2: run.best?.w2 ?? null },
     floor: judged?.floor,
-    ...(judged?.symmetricFloor ? { symmetricFloor: judged.symmetricFloor } : {}),
+    symmetricFloor: judged?.symmetricFloor,
     outputs: { checkpoint: 'checkpoint.safetensors', model: 'model.safetensors', samples: opts.evalN > 0 ? 'samples.npy' : '' },
     timings: { trainSeconds, totalSeconds: elapsed() },
     notes: [
@@ -383,7 +383,7 @@ export async function reportAmortizedSample(
   const judged = await writeSamplesAndPlots(dir, problem, samples, keys.refs);
   writeResult(dir, {
     command: 'amortized sample', seed: run.seed, config: { ...run.config, protocol: judged?.protocol, ...(run.threads !== undefined ? { threads: run.threads } : {}) },
-    metrics: { ...(judged?.metrics ?? {}), ...(extra.metrics ?? {}) }, floor: judged?.floor, ...(judged?.symmetricFloor ? { symmetricFloor: judged.symmetricFloor } : {}), outputs: { samples: 'samples.npy' }, timings: { totalSeconds: clock() },
+    metrics: { ...(judged?.metrics ?? {}), ...(extra.metrics ?? {}) }, floor: judged?.floor, symmetricFloor: judged?.symmetricFloor, outputs: { samples: 'samples.npy' }, timings: { totalSeconds: clock() },
     ...(extra.notes ? { notes: extra.notes } : {}),
   });
   process.stdout.write(`${judged ? `${formatMetrics(judged)}\n` : ''}wrote ${join(dir, 'samples.npy')} and ${join(dir, 'result.json')}\n`);
