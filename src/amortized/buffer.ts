@@ -45,21 +45,32 @@ export class ReplayBuffer {
     return { added, skipped };
   }
 
-  /** `n` rows drawn uniformly with replacement. */
+  /**
+   * `n` rows drawn uniformly with replacement. Row `k` is the k-th oldest, not the k-th slot: a
+   * buffer restored from its snapshot (oldest first) then draws what the original draws, also
+   * after the FIFO has wrapped.
+   */
   sample(key: Key, n: number): Batch {
     if (this.filled === 0) throw new Error('replay buffer is empty');
     const idx = randint(key, n, this.filled);
     const out = makeBatch(n, this.dim);
-    for (let i = 0; i < n; i++) out.data.set(this.data.subarray(idx[i] * this.dim, (idx[i] + 1) * this.dim), i * this.dim);
+    for (let i = 0; i < n; i++) {
+      const r = this.slot(idx[i]);
+      out.data.set(this.data.subarray(r * this.dim, (r + 1) * this.dim), i * this.dim);
+    }
     return out;
+  }
+
+  /** The slot holding the k-th oldest row. */
+  private slot(k: number): number {
+    return this.filled < this.capacity ? k : (this.next + k) % this.capacity;
   }
 
   /** The state for a checkpoint: the rows in insertion order (oldest first). */
   snapshot(): Batch {
     const out = makeBatch(this.filled, this.dim);
-    const start = this.filled < this.capacity ? 0 : this.next;
     for (let i = 0; i < this.filled; i++) {
-      const r = (start + i) % this.capacity;
+      const r = this.slot(i);
       out.data.set(this.data.subarray(r * this.dim, (r + 1) * this.dim), i * this.dim);
     }
     return out;

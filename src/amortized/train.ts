@@ -49,6 +49,7 @@ import { checkHmcPosteriorOptions, paperHmcOptions } from './hmc-posterior.js';
 import { type ChunkRunner, type PosteriorConfig, estimatePosteriorMeans, inThreadRunner } from './posterior-means.js';
 import { scoreTargets, type GaussianReference } from './posterior.js';
 import { checkReferencePilot, pilotReference, type ReferencePilotOptions } from './reference.js';
+import { checkTargetReplay, TargetReplay, type TargetReplayOptions } from './target-replay.js';
 import { workerPoolRunner } from './worker-pool.js';
 
 export type { PosteriorConfig } from './posterior-means.js';
@@ -95,6 +96,12 @@ export interface AmortizedConfig {
    * (`reference.ts`; beyond the paper) [absent: the paper's base, the likelihood].
    */
   referencePilot?: ReferencePilotOptions;
+  /**
+   * Keep the last `capacity` regression rows and take `updates` Adam steps per iteration on
+   * batches drawn from them (`target-replay.ts`; beyond the paper) [absent: one step on the
+   * iteration's own batch, as in Algorithm 1].
+   */
+  targetReplay?: TargetReplayOptions;
   seed: number;
 }
 
@@ -141,6 +148,7 @@ export function checkAmortizedConfig(c: AmortizedConfig): void {
     if (!Number.isInteger(c.posterior.samples) || c.posterior.samples < 1) throw new RangeError(`iDEM samples must be a positive integer, got ${c.posterior.samples}`);
     if (!(c.posterior.clip > 0)) throw new RangeError(`iDEM clip must be positive, got ${c.posterior.clip}`);
   } else throw new RangeError(`amortized posterior must be 'ais', 'hmc' or 'idem', got '${String((c.posterior as { kind: unknown }).kind)}'`);
+  if (c.targetReplay !== undefined) checkTargetReplay(c.targetReplay);
   if (c.referencePilot !== undefined) {
     checkReferencePilot(c.referencePilot);
     if (c.posterior.kind === 'idem') throw new RangeError('amortized referencePilot shapes the AIS/HMC posterior sampler; iDEM has none');
@@ -153,7 +161,7 @@ export function innerTrainConfig(c: AmortizedConfig): TrainConfig {
     batch: c.batch,
     lr: c.lr,
     warmupSteps: 0,
-    totalSteps: c.epochs * c.iterationsPerEpoch,
+    totalSteps: c.epochs * c.iterationsPerEpoch * (c.targetReplay?.updates ?? 1),
     lrSchedule: c.lrSchedule ?? 'constant',
     minLrFactor: 0.01,
     adam: { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
@@ -202,6 +210,8 @@ export interface AmortizedSnapshot {
   train: TrainState;
   /** The buffer's rows, oldest first. */
   buffer: Batch;
+  /** The target replay's packed rows, oldest first (runs with `targetReplay`). */
+  targets?: Batch;
   /** Target evaluations spent so far. */
   targetEvaluations: number;
 }
@@ -301,6 +311,7 @@ export class AmortizedTrainer {
     /** What runs the network in `sampleWith` (`ParallelOptions.sampler`). */
     readonly samplingEngine: 'jax' | 'onnxruntime' = 'jax',
     private readonly samplingThreads = 1,
+    private readonly targets?: TargetReplay,
   ) {
     const d = config.diffusion;
     this.sde = d.kind === 'vp' ? new VPSDE({ betaMin: d.betaMin, betaMax: d.betaMax }) : new VESDE({ sigmaMin: d.sigmaMin, sigmaMax: d.sigmaMax });
@@ -335,7 +346,10 @@ export class AmortizedTrainer {
       throw new Error(`onnxruntime-node is not available (${onnxRuntimeLoadError() ?? 'unknown reason'}); install it (ONNXRUNTIME_NODE_INSTALL=skip npm install) or sample with jax-js`);
     }
     const samplingEngine = sampler === 'jax' || loadOnnxRuntime({ quiet: true }) === undefined ? 'jax' : 'onnxruntime';
-    const run = new AmortizedTrainer(target, config, trainer, buffer, runner, snapshot?.epoch ?? 0, evaluations, pilot?.reference, samplingEngine, Math.max(1, threads));
+    const replay = config.targetReplay;
+    const targets = replay === undefined ? undefined
+      : snapshot?.targets ? TargetReplay.restore(replay.capacity, target.dim, snapshot.targets) : new TargetReplay(replay.capacity, target.dim);
+    const run = new AmortizedTrainer(target, config, trainer, buffer, runner, snapshot?.epoch ?? 0, evaluations, pilot?.reference, samplingEngine, Math.max(1, threads), targets);
     if (!snapshot) {
       if (pilot) buffer.push(pilot.samples);
       else await run.refreshBuffer(foldIn(kBuf, 0xffffffff), state);
@@ -398,9 +412,7 @@ export class AmortizedTrainer {
       const [kx, kb] = split(foldIn(kData, k), 2);
       const x0 = this.buffer.sample(kx, c.batch);
       const { batch, estimate, dropped: d } = await amortizedBatch(kb, this.runner, x0, c, this.sde, this.reference);
-      const rep = batch.n > 0
-        ? this.trainer.stepPrepared(batch)
-        : { step: k, loss: NaN, gradNorm: NaN, lr: c.lr, skipped: true, reason: 'every posterior estimate was non-finite' };
+      const rep = this.update(kb, batch);
       const ess = mean(estimate.ess);
       if (rep.skipped) skipped++;
       else {
@@ -427,9 +439,38 @@ export class AmortizedTrainer {
     };
   }
 
+  /**
+   * The iteration's Adam step(s): one on its own batch, or with a target replay `updates` steps on
+   * batches drawn from the replay after the batch joins it (keys `foldIn(foldIn(kb, 'rply'), u)`);
+   * the loss and gradient norm reported are the means over those steps.
+   */
+  private update(kb: Key, batch: PreparedBatch): { loss: number; gradNorm: number; skipped: boolean } {
+    const replay = this.targets;
+    if (replay === undefined) {
+      return batch.n > 0 ? this.trainer.stepPrepared(batch) : { loss: NaN, gradNorm: NaN, skipped: true };
+    }
+    if (batch.n > 0) replay.push(batch);
+    if (replay.size === 0) return { loss: NaN, gradNorm: NaN, skipped: true };
+    const kr = foldIn(kb, 0x72706c79);
+    let loss = 0;
+    let gradNorm = 0;
+    let done = 0;
+    for (let u = 0; u < this.config.targetReplay!.updates; u++) {
+      const r = this.trainer.stepPrepared(replay.sample(foldIn(kr, u), this.config.batch));
+      if (r.skipped) continue;
+      loss += r.loss;
+      gradNorm += r.gradNorm;
+      done++;
+    }
+    return done > 0 ? { loss: loss / done, gradNorm: gradNorm / done, skipped: false } : { loss: NaN, gradNorm: NaN, skipped: true };
+  }
+
   /** The state for a checkpoint (copies). */
   snapshot(): AmortizedSnapshot {
-    return { epoch: this.epochsDone, train: this.trainer.snapshot(), buffer: this.buffer.snapshot(), targetEvaluations: this.targetEvaluations };
+    return {
+      epoch: this.epochsDone, train: this.trainer.snapshot(), buffer: this.buffer.snapshot(), targetEvaluations: this.targetEvaluations,
+      ...(this.targets ? { targets: this.targets.snapshot() } : {}),
+    };
   }
 
   /** Give back the engine memory and stop the worker threads. */

@@ -3,7 +3,8 @@
  *
  * `DIR/checkpoint.safetensors` is self-contained and is the only file `--resume` reads: the
  * weights, EMA and Adam moments (float32, as in `checkpoint.ts`), the replay buffer (`buffer`,
- * float64, oldest row first), the weights selected by validation so far (`best/…`), and in its
+ * float64, oldest row first), the target replay's rows if the run keeps one (`targets`, float64,
+ * `[rows, 3 dim + 2]`, oldest first), the weights selected by validation so far (`best/…`), and in its
  * metadata the run (config, target, epochs done, target evaluations, validation history).
  * Written atomically, so a kill leaves the previous checkpoint or the new one. Every key is
  * derived from the seed and the epoch/iteration number, so nothing else needs storing.
@@ -15,6 +16,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeBatch, type Batch } from '../core/batch.js';
+import { TargetReplay } from '../amortized/target-replay.js';
 import type { AmortizedConfig, AmortizedSnapshot } from '../amortized/train.js';
 import { architecture, networkConfig } from '../models/architecture.js';
 import type { Tensors } from '../models/tensors.js';
@@ -67,6 +69,7 @@ export function saveAmortizedCheckpoint(dir: string, run: AmortizedRun, snap: Am
   const tensors: Record<string, Tensor> = {};
   for (const [g, prefix] of Object.entries(GROUPS)) toTensors(snap.train[g as keyof typeof GROUPS], prefix, tensors);
   tensors.buffer = { dtype: 'F64', shape: [snap.buffer.n, snap.buffer.dim], data: snap.buffer.data };
+  if (snap.targets) tensors.targets = { dtype: 'F64', shape: [snap.targets.n, snap.targets.dim], data: snap.targets.data };
   if (best) toTensors(best, 'best', tensors);
   const meta = { tweedie_amortized: JSON.stringify(run), tweedie_epoch: String(snap.epoch), tweedie_step: String(snap.train.step), tweedie_evaluations: String(snap.targetEvaluations) };
   writeSafetensors(join(dir, CHECKPOINT_FILE), tensors, meta);
@@ -105,6 +108,17 @@ export function loadAmortizedCheckpoint(dir: string): { run: AmortizedRun; snaps
   }
   if (!(buf.data as Float64Array).every(Number.isFinite)) throw new InputError(`${path}: the replay buffer holds non-finite values`);
   const buffer: Batch = makeBatch(buf.shape[0], d, buf.data as Float64Array);
+  let targets: Batch | undefined;
+  if (run.config.targetReplay !== undefined) {
+    const tr = tensors.targets;
+    const w = TargetReplay.width(d);
+    if (!tr || tr.dtype !== 'F64' || tr.shape.length !== 2 || tr.shape[1] !== w) {
+      throw new InputError(`${path}: missing or malformed 'targets' tensor (expected F64 [rows, ${w}]: the run keeps a target replay)`);
+    }
+    if (!(tr.data as Float64Array).every(Number.isFinite)) throw new InputError(`${path}: the target replay holds non-finite values`);
+    targets = makeBatch(tr.shape[0], w, tr.data as Float64Array);
+  }
   const best = run.best ? checkWeights(networkConfig(run.config.network), tensors, 'best', path) : null;
-  return { run, snapshot: { epoch: num('tweedie_epoch'), train, buffer, targetEvaluations: num('tweedie_evaluations') }, best };
+  const snapshot: AmortizedSnapshot = { epoch: num('tweedie_epoch'), train, buffer, targetEvaluations: num('tweedie_evaluations'), ...(targets ? { targets } : {}) };
+  return { run, snapshot, best };
 }

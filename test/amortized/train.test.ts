@@ -30,6 +30,8 @@ describe('ReplayBuffer', () => {
     const s = r.sample(keyFromSeed(0), 1000);
     const counts = [3, 4, 5].map((v) => s.data.filter((x) => x === v).length);
     for (const c of counts) expect(Math.abs(c - 1000 / 3)).toBeLessThan(4.5 * Math.sqrt(1000 * (1 / 3) * (2 / 3))); // binomial, z = 4.5
+    // After the FIFO wraps, a buffer restored from its snapshot draws what the original draws.
+    expect(Array.from(ReplayBuffer.restore(3, r.snapshot()).sample(keyFromSeed(9), 50).data)).toEqual(Array.from(r.sample(keyFromSeed(9), 50).data));
     expect(() => new ReplayBuffer(0, 1)).toThrow(/capacity/);
     expect(() => b.push(makeBatch(1, 2))).toThrow(/dimension/);
   });

@@ -88,6 +88,18 @@ describe('tweedie amortized train / sample', () => {
     expect(notes).toMatch(/drawn with the network on jax-js; training steps on jax-js/);
   });
 
+  it('--replay-updates / --replay-capacity: the config records the replay and the notes state it; 0 turns it off', () => {
+    const r = tweedie('amortized', 'train', '--target', 'gmm40', ...TINY, '--epochs', '1', '--threads', '0', '--no-reference-pilot', '--replay-updates', '3', '--replay-capacity', '20', '--out', 'rp');
+    expect(r.code, r.stderr).toBe(0);
+    const res = result('rp');
+    expect(res.config.targetReplay).toEqual({ capacity: 20, updates: 3 });
+    expect(res.notes.join(' ')).toMatch(/target replay: 3 Adam steps per iteration on batches of 8 drawn from the last 20 regression targets/);
+    const off = tweedie('amortized', 'train', '--target', 'gmm40', ...TINY, '--epochs', '1', '--threads', '0', '--no-reference-pilot', '--replay-updates', '0', '--out', 'rp0');
+    expect(off.code, off.stderr).toBe(0);
+    expect(result('rp0').config.targetReplay).toBeUndefined();
+    expect(result('rp0').notes.join(' ')).not.toMatch(/target replay/);
+  });
+
   it('an energy that is NaN in part of the space: proposals there are rejected and counted, the samples are finite', () => {
     const r = tweedie('amortized', 'train', '--target', join(FIX, 'nan-left.mjs'), ...TINY, '--threads', '0', '--out', 'nan');
     expect(r.code, r.stderr).toBe(0);
@@ -113,6 +125,8 @@ describe('tweedie amortized train / sample', () => {
       [['--target', 'gmm40', '--lr-schedule', 'linear'], /--lr-schedule/],
       [['--target', 'gmm40', '--refine-steps', '5'], /add --estimate resample/],
       [['--target', 'gmm40', '--posterior', 'hmc', '--refine-steps', '5'], /apply to --posterior ais only/],
+      [['--target', 'gmm40', '--replay-updates', '0', '--replay-capacity', '100'], /--replay-updates 0 turns off/],
+      [['--target', 'gmm40', '--replay-capacity', '0'], /--replay-capacity/],
     ];
     for (const [args, msg] of cases) {
       const r = tweedie('amortized', 'train', ...args, '--quiet');

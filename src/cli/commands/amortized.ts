@@ -59,6 +59,8 @@ interface TrainOptions {
   estimate?: 'resample' | 'mean';
   referenceScale?: number;
   referencePilot: boolean;
+  replayUpdates?: number;
+  replayCapacity?: number;
   weighting?: AmortizedWeighting;
   parametrisation?: 'noise' | 'mean';
   validateEvery: number;
@@ -99,6 +101,15 @@ function buildConfig(opts: TrainOptions, dim: number, targetName: string): Amort
   if (opts.lrSchedule !== undefined) c.lrSchedule = opts.lrSchedule;
   if (opts.weighting !== undefined) c.weighting = opts.weighting;
   if (opts.parametrisation !== undefined) c.parametrisation = opts.parametrisation;
+  if (opts.replayUpdates === 0) {
+    if (opts.replayCapacity !== undefined) throw new InputError('--replay-capacity sizes the target replay that --replay-updates 0 turns off: drop one of them');
+    delete c.targetReplay;
+  } else if (opts.replayUpdates !== undefined || opts.replayCapacity !== undefined) {
+    c.targetReplay = {
+      capacity: opts.replayCapacity ?? c.targetReplay?.capacity ?? 100 * c.batch,
+      updates: opts.replayUpdates ?? c.targetReplay?.updates ?? 1,
+    };
+  }
   // An explicit reference scale replaces the pilot's reference.
   if (!opts.referencePilot || opts.referenceScale !== undefined) delete c.referencePilot;
   const p = c.posterior;
@@ -276,6 +287,9 @@ async function trainAction(opts: TrainOptions): Promise<void> {
       ...(trainer.reference
         ? [`reference pilot: SMC on the target (${c.referencePilot?.gradientBudget.toExponential(0)} gradient rows, counted in targetEvaluations) seeded the buffer and shaped the AIS base with N(mean, diag(scale^2)), mean [${fmt(trainer.reference.mean)}], scale [${fmt(trainer.reference.scale)}] (--no-reference-pilot for the paper's base)`]
         : []),
+      ...(c.targetReplay
+        ? [`target replay: ${c.targetReplay.updates} Adam steps per iteration on batches of ${c.batch} drawn from the last ${c.targetReplay.capacity} regression targets (--replay-updates 0 for the paper's one step on the fresh batch)`]
+        : []),
       `model samples (buffer, validation, evaluation) drawn with the network on ${trainer.samplingEngine === 'onnxruntime' ? 'onnxruntime (exported in memory)' : 'jax-js'}; training steps on ${trainer.trainEngine === 'onnxruntime' ? 'onnxruntime' : 'jax-js'}`,
       ...(stoppedEarly ? [`stopped at the --minutes ${opts.minutes} budget after ${epochs} of ${c.epochs} epochs (resume with --resume)`] : []),
     ],
@@ -412,6 +426,8 @@ export function registerAmortized(program: Command): void {
     .option('--refine-steps <S>', 'MALA steps on the posterior after resampling (--estimate resample) [preset]', parseNonNegativeInt)
     .option('--refine-step-size <h>', 'step size of those MALA steps (with --refine-adapt, the first) [preset]', parsePositiveNumber)
     .option('--refine-adapt', "adapt each noisy point's refinement step size to acceptance 0.5-0.6 (x or / 1.5 per step; the paper's DW-4 rule)")
+    .option('--replay-updates <U>', 'Adam steps per iteration, each on a batch drawn from the last --replay-capacity regression targets (posterior estimates do not depend on the network, so they stay valid); 0: one step on the fresh batch, as in the paper [preset]', parseNonNegativeInt)
+    .option('--replay-capacity <R>', 'regression targets kept for --replay-updates [preset, else 100 batches]', parsePositiveInt)
     .option('--weighting <w>', `loss weight w(t): ${AMORTIZED_WEIGHTINGS.join(', ')} [preset]`, choiceParser(AMORTIZED_WEIGHTINGS))
     .option('--parametrisation <kind>', 'network output: noise or mean [preset]', choiceParser(['noise', 'mean']))
     .option('--validate-every <E>', 'validate (W2 on held-out references) every E epochs', parsePositiveInt, 10)
