@@ -411,7 +411,7 @@ export function registerAmortized(program: Command): void {
     .requiredOption('--target <name|FILE.mjs>', `${AMORTIZED_TARGETS.join(', ')}, or a module exporting 'dim' and logDensity(x, np)`)
     .option('--reference <FILE.npy>', 'reference samples of a module target (thirds: validation, test, floor)')
     .option('--posterior <kind>', "posterior sampler: ais (annealed importance sampling) or hmc; idem runs the iDEM baseline (VE, K-sample score estimate) in the same loop", choiceParser(['ais', 'hmc', 'idem']), 'ais')
-    .option('--preset <name>', "default (fits 60 min on 2 cores for gmm40) or paper (the paper's full budget; GMM-40 targets)", choiceParser(['default', 'paper']), 'default')
+    .option('--preset <name>', "default (~7 min on 2 cores for gmm40: 300 AIS particles, target replay, 50 epochs) or paper (the paper's full budget; GMM-40 targets)", choiceParser(['default', 'paper']), 'default')
     .option('--epochs <N>', 'epochs [preset]', parsePositiveInt)
     .option('--iterations <I>', 'iterations per epoch [preset]', parsePositiveInt)
     .option('--batch <B>', 'noisy points per iteration [preset]', parsePositiveInt)
