@@ -80,7 +80,9 @@ function trained(target: string, method: string, seed: number): Run {
   if (r.status !== 0) throw new Error(`${target}/${method}/seed ${seed} failed: ${r.stderr}`);
   const res = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8'));
   const metrics = Object.fromEntries(Object.entries(res.metrics as Record<string, number>).filter(([k]) => k in res.floor));
-  return { target, method, seed, metrics, floor: res.floor, seconds: (Date.now() - t0) / 1000, targetEvaluations: res.metrics.targetEvaluations, iterations: res.metrics.iterations, notes: res.notes };
+  // result.json's total sums the sessions of a resumed run (a call that only finishes one would count seconds).
+  const seconds = typeof res.timings?.totalSeconds === 'number' ? res.timings.totalSeconds : (Date.now() - t0) / 1000;
+  return { target, method, seed, metrics, floor: res.floor, seconds, targetEvaluations: res.metrics.targetEvaluations, iterations: res.metrics.iterations, notes: res.notes };
 }
 
 /**
