@@ -25,6 +25,9 @@ function workerFile(): string {
 export function workerPoolRunner(spec: string, threads: number): ChunkRunner {
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`worker threads must be a positive integer, got ${threads}`);
   const pool = new Piscina({ filename: workerFile(), minThreads: threads, maxThreads: threads, idleTimeout: 60_000 });
+  // A reply arriving after the pool was closed on another task's failure is an 'error' event in
+  // piscina; unhandled, it would crash the process and hide that failure (see chunked-sampling.ts).
+  pool.on('error', () => {});
   return {
     run: (tasks: ChunkTask[]): Promise<ChunkResult[]> => Promise.all(tasks.map((t) => pool.run({ ...t, target: spec }) as Promise<ChunkResult>)),
     close: () => pool.destroy(),

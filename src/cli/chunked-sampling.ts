@@ -114,6 +114,11 @@ export async function runChunks(o: RunChunksOptions): Promise<ChunkOutput[]> {
     }
   }
   const pool = new Piscina({ filename: workerFile(), minThreads: threads, maxThreads: threads, idleTimeout: 60_000 });
+  // When a chunk fails, Promise.all rejects and the pool is destroyed while other workers may still
+  // be answering; piscina reports such a late reply as an 'error' event, which would crash the
+  // process (exit 1, seen on a loaded machine) instead of the chunk's own message. The failure
+  // is already being reported: late replies are dropped.
+  pool.on('error', () => {});
   try {
     const jobs: Promise<ChunkOutput>[] = [];
     for (let c = o.range.first; c < o.range.end; c++) {
