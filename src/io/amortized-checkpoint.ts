@@ -101,23 +101,18 @@ export function loadAmortizedCheckpoint(dir: string): { run: AmortizedRun; snaps
   };
   const train = { step: num('tweedie_step') } as TrainState;
   for (const [g, prefix] of Object.entries(GROUPS)) (train as unknown as Record<string, Tensors>)[g] = checkWeights(networkConfig(run.config.network), tensors, prefix, path);
-  const buf = tensors.buffer;
   const d = architecture(run.config.network).dim;
-  if (!buf || buf.dtype !== 'F64' || buf.shape.length !== 2 || buf.shape[1] !== d) {
-    throw new InputError(`${path}: missing or malformed 'buffer' tensor (expected F64 [rows, ${d}])`);
-  }
-  if (!(buf.data as Float64Array).every(Number.isFinite)) throw new InputError(`${path}: the replay buffer holds non-finite values`);
-  const buffer: Batch = makeBatch(buf.shape[0], d, buf.data as Float64Array);
-  let targets: Batch | undefined;
-  if (run.config.targetReplay !== undefined) {
-    const tr = tensors.targets;
-    const w = TargetReplay.width(d);
-    if (!tr || tr.dtype !== 'F64' || tr.shape.length !== 2 || tr.shape[1] !== w) {
-      throw new InputError(`${path}: missing or malformed 'targets' tensor (expected F64 [rows, ${w}]: the run keeps a target replay)`);
+  // A float64 [rows, cols] tensor of finite values: the replay buffer, and the target replay's rows.
+  const rows = (name: string, cols: number, what: string): Batch => {
+    const t = tensors[name];
+    if (!t || t.dtype !== 'F64' || t.shape.length !== 2 || t.shape[1] !== cols) {
+      throw new InputError(`${path}: missing or malformed '${name}' tensor (expected F64 [rows, ${cols}]: ${what})`);
     }
-    if (!(tr.data as Float64Array).every(Number.isFinite)) throw new InputError(`${path}: the target replay holds non-finite values`);
-    targets = makeBatch(tr.shape[0], w, tr.data as Float64Array);
-  }
+    if (!(t.data as Float64Array).every(Number.isFinite)) throw new InputError(`${path}: the ${what} holds non-finite values`);
+    return makeBatch(t.shape[0], cols, t.data as Float64Array);
+  };
+  const buffer = rows('buffer', d, 'the replay buffer');
+  const targets = run.config.targetReplay !== undefined ? rows('targets', TargetReplay.width(d), 'the target replay') : undefined;
   const best = run.best ? checkWeights(networkConfig(run.config.network), tensors, 'best', path) : null;
   const snapshot: AmortizedSnapshot = { epoch: num('tweedie_epoch'), train, buffer, targetEvaluations: num('tweedie_evaluations'), ...(targets ? { targets } : {}) };
   return { run, snapshot, best };

@@ -1,8 +1,12 @@
 /**
  * Algorithm 1's trainer: the replay buffer, the prepared batches, a short run on an exact GMM,
- * and resumption from a snapshot repeating the uninterrupted run exactly.
+ * and resumption from a snapshot repeating the uninterrupted run exactly (also with a target
+ * replay, through a checkpoint file).
  */
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { makeBatch } from '../../src/core/batch.js';
 import { foldIn, keyFromSeed, split } from '../../src/core/key.js';
 import { idemScoreEstimate } from '../../src/baselines/idem.js';
@@ -11,7 +15,8 @@ import { VESDE, VE_PRESETS } from '../../src/diffusion/ve.js';
 import { ReplayBuffer } from '../../src/amortized/buffer.js';
 import { inThreadRunner } from '../../src/amortized/posterior-means.js';
 import { pilotReference } from '../../src/amortized/reference.js';
-import { AmortizedTrainer, amortizedBatch, checkAmortizedConfig, paperAmortizedConfig, type AmortizedConfig } from '../../src/amortized/train.js';
+import { AmortizedTrainer, amortizedBatch, checkAmortizedConfig, innerTrainConfig, paperAmortizedConfig, type AmortizedConfig } from '../../src/amortized/train.js';
+import { loadAmortizedCheckpoint, saveAmortizedCheckpoint, type AmortizedRun } from '../../src/io/amortized-checkpoint.js';
 import { VPSDE } from '../../src/diffusion/vp.js';
 import { GaussianMixture } from '../../src/targets/gmm.js';
 import { getTarget } from '../../src/targets/registry.js';
@@ -226,4 +231,42 @@ describe('the network that draws model samples', () => {
       expect(worst).toBeLessThan(1e-3); // measured 3e-5 (MLP), 2e-7 (EGNN) over 20 EM steps
     });
   }
+});
+
+const dir = mkdtempSync(join(tmpdir(), 'tweedie-replay-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('amortized trainer with a target replay', () => {
+  it('takes `updates` Adam steps per iteration, stretches the cosine over them, and a run resumed from a checkpoint file repeats the uninterrupted one', async () => {
+    const c = { ...tinyConfig(), targetReplay: { capacity: 40, updates: 3 } };
+    expect(() => checkAmortizedConfig({ ...c, targetReplay: { capacity: 40, updates: 0 } })).toThrow(/updates/);
+    expect(innerTrainConfig(c).totalSteps).toBe(3 * 4 * 3);
+    const full = await AmortizedTrainer.create(target, c);
+    for (let e = 0; e < 3; e++) expect(Number.isFinite((await full.runEpoch()).meanLoss)).toBe(true);
+    const end = full.snapshot();
+    await full.close();
+    expect(end.train.step).toBe(3 * 4 * 3);
+    expect(end.targets!.n).toBe(40); // 12 iterations x 16 rows into a FIFO of 40
+
+    const first = await AmortizedTrainer.create(target, c);
+    await first.runEpoch();
+    const mid = first.snapshot();
+    await first.close();
+    expect(mid.targets!.n).toBe(40); // 4 iterations x 16 rows, the newest 40 kept
+    const run: AmortizedRun = { format: 'tweedie-amortized', version: 1, target: 'tiny', config: c, seconds: 0, history: [], best: null };
+    saveAmortizedCheckpoint(dir, run, mid, null);
+    const loaded = loadAmortizedCheckpoint(dir).snapshot;
+    expect(Array.from(loaded.targets!.data)).toEqual(Array.from(mid.targets!.data));
+    const resumed = await AmortizedTrainer.create(target, c, loaded);
+    await resumed.runEpoch();
+    await resumed.runEpoch();
+    const again = resumed.snapshot();
+    await resumed.close();
+    expect(Array.from(again.targets!.data)).toEqual(Array.from(end.targets!.data));
+    for (const name of Object.keys(end.train.params)) expect(Array.from(again.train.params[name].data)).toEqual(Array.from(end.train.params[name].data));
+
+    // A checkpoint of a replay run without its rows is refused with the reason.
+    saveAmortizedCheckpoint(dir, run, { ...mid, targets: undefined }, null);
+    expect(() => loadAmortizedCheckpoint(dir)).toThrow(/'targets' tensor/);
+  });
 });
